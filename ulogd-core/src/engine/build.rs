@@ -1,0 +1,336 @@
+//! Building stacks: instances (one per id), key binding and the slot layout.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::config::ConfigFile;
+use crate::event::{Binding, UNBOUND};
+use crate::global::StackSpec;
+use crate::key::KeyDef;
+use crate::options::{ConfigError, Options};
+use crate::plugin::{BuildContext, Built, Inputs, Kind, Source, Stage};
+use crate::registry::Registry;
+
+use super::{Counters, ElemRt, SourceShared, StackRt};
+
+/// A stage instance, shared by every stack naming its id.
+pub(crate) struct StageInst {
+    pub id: String,
+    pub plugin: &'static str,
+    pub kind: Kind,
+    pub stage: Arc<dyn Stage>,
+    pub inputs: Inputs,
+    pub outputs: Vec<KeyDef>,
+    pub counters: Arc<Counters>,
+}
+
+/// A source instance before it runs.
+pub(crate) struct SourceInst {
+    pub id: String,
+    pub plugin: &'static str,
+    pub source: Box<dyn Source>,
+    pub outputs: Vec<KeyDef>,
+    pub stacks: Vec<usize>,
+}
+
+pub(crate) struct Topology {
+    pub sources: Vec<(SourceInst, Arc<SourceShared>)>,
+    pub stages: Vec<StageInst>,
+}
+
+enum Inst {
+    Source(usize),
+    Stage(usize),
+}
+
+fn stack_label(s: &StackSpec) -> String {
+    s.elems
+        .iter()
+        .map(|e| format!("{}:{}", e.id, e.plugin))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Builds every instance and stack. Reports every problem found, not just the first.
+pub(crate) fn build(
+    registry: &Registry,
+    cfg: &ConfigFile,
+    stacks: &[StackSpec],
+    keyspool: usize,
+) -> Result<Topology, Vec<ConfigError>> {
+    let file: &Path = &cfg.origin;
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut sources: Vec<SourceInst> = Vec::new();
+    let mut stages: Vec<StageInst> = Vec::new();
+    let mut by_id: HashMap<String, (Inst, String)> = HashMap::new();
+    let err = |line: usize, key: Option<&str>, message: String| ConfigError {
+        file: file.to_path_buf(),
+        line,
+        key: key.map(str::to_string),
+        message,
+    };
+
+    // Which instance each stack element is, or None if it failed.
+    let mut resolved: Vec<Vec<Option<usize>>> = Vec::new();
+    for (si, st) in stacks.iter().enumerate() {
+        let label = stack_label(st);
+        let mut row = Vec::new();
+        for (pos, el) in st.elems.iter().enumerate() {
+            let want = if pos == 0 {
+                Kind::Source
+            } else if pos + 1 == st.elems.len() {
+                Kind::Sink
+            } else {
+                Kind::Filter
+            };
+            if let Some((inst, plugin)) = by_id.get(&el.id) {
+                if *plugin != el.plugin {
+                    errors.push(err(
+                        st.line,
+                        Some("stack"),
+                        format!(
+                            "stack '{label}': instance id '{}' is already a {plugin}, cannot also be a {}",
+                            el.id, el.plugin
+                        ),
+                    ));
+                    row.push(None);
+                    continue;
+                }
+                match inst {
+                    Inst::Source(i) if want == Kind::Source => {
+                        sources[*i].stacks.push(si);
+                        row.push(Some(*i));
+                    }
+                    Inst::Stage(i) if want != Kind::Source => row.push(Some(*i)),
+                    _ => {
+                        errors.push(err(
+                            st.line,
+                            Some("stack"),
+                            format!("stack '{label}': '{}' cannot stand at position {}", el.id, pos + 1),
+                        ));
+                        row.push(None);
+                    }
+                }
+                continue;
+            }
+            let Some(spec) = registry.get(&el.plugin) else {
+                let hint = match registry.get_ignore_case(&el.plugin) {
+                    Some(s) => format!(" (did you mean {}?)", s.name),
+                    None => String::new(),
+                };
+                errors.push(err(
+                    st.line,
+                    Some("stack"),
+                    format!(
+                        "stack '{label}': unknown plugin '{}'{hint}; `ulogd --list-plugins` shows them all",
+                        el.plugin
+                    ),
+                ));
+                row.push(None);
+                continue;
+            };
+            let kind_ok = match want {
+                Kind::Source => spec.kind == Kind::Source,
+                Kind::Filter => spec.kind == Kind::Filter,
+                Kind::Sink => spec.kind == Kind::Sink,
+            };
+            if !kind_ok {
+                let where_ = match want {
+                    Kind::Source => "first (a source)",
+                    Kind::Filter => "in the middle (a filter)",
+                    Kind::Sink => "last (a sink)",
+                };
+                errors.push(err(
+                    st.line,
+                    Some("stack"),
+                    format!(
+                        "stack '{label}': {} is a {}, but stands {where_}; a stack is source, filters..., sink",
+                        el.plugin,
+                        spec.kind.name()
+                    ),
+                ));
+                row.push(None);
+                continue;
+            }
+            let section = cfg.section(&el.id);
+            let options = match Options::from_section(file, spec.name, &el.id, &spec.options, section) {
+                Ok(o) => o,
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    row.push(None);
+                    continue;
+                }
+            };
+            let ctx = BuildContext {
+                id: &el.id,
+                options: &options,
+            };
+            let line = section.map(|s| s.line).unwrap_or(st.line);
+            match (spec.build)(&ctx) {
+                Err(e) => {
+                    errors.push(err(line, None, format!("[{}] ({}): {}", el.id, spec.name, e)));
+                    row.push(None);
+                }
+                Ok(Built::Source { source, outputs }) => {
+                    let idx = sources.len();
+                    sources.push(SourceInst {
+                        id: el.id.clone(),
+                        plugin: spec.name,
+                        source,
+                        outputs,
+                        stacks: vec![si],
+                    });
+                    by_id.insert(el.id.clone(), (Inst::Source(idx), el.plugin.clone()));
+                    row.push(Some(idx));
+                }
+                Ok(Built::Stage { stage, inputs, outputs }) => {
+                    let idx = stages.len();
+                    stages.push(StageInst {
+                        id: el.id.clone(),
+                        plugin: spec.name,
+                        kind: spec.kind,
+                        stage,
+                        inputs,
+                        outputs,
+                        counters: Arc::new(Counters::default()),
+                    });
+                    by_id.insert(el.id.clone(), (Inst::Stage(idx), el.plugin.clone()));
+                    row.push(Some(idx));
+                }
+            }
+        }
+        resolved.push(row);
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // Lay out slots per source and bind inputs.
+    let mut out = Vec::new();
+    for src in sources {
+        let mut defs: Vec<KeyDef> = src.outputs.clone();
+        let src_binding = Binding {
+            inputs: Box::new([]),
+            out_base: 0,
+            out_len: defs.len() as u32,
+            wildcard: Box::new([]),
+        };
+        let mut stack_rts = Vec::new();
+        for &si in &src.stacks {
+            let st = &stacks[si];
+            let label = stack_label(st);
+            // Output slot ranges of the elements so far: (base, len).
+            let mut ranges: Vec<(u32, u32)> = vec![(0, src.outputs.len() as u32)];
+            let mut elems = Vec::new();
+            for (pos, inst) in resolved[si].iter().enumerate().skip(1) {
+                let stage = &stages[inst.expect("errors returned above")];
+                let base = defs.len() as u32;
+                let mut inputs_v = Vec::new();
+                let mut wildcard = Vec::new();
+                match &stage.inputs {
+                    Inputs::All => {
+                        for &(b, l) in &ranges {
+                            wildcard.extend(b..b + l);
+                        }
+                    }
+                    Inputs::Keys(keys) => {
+                        for k in keys {
+                            if k.is_inactive() {
+                                inputs_v.push(UNBOUND);
+                                continue;
+                            }
+                            // Nearest upstream producer first; the source last.
+                            let found = ranges.iter().rev().find_map(|&(b, l)| {
+                                (b..b + l).find(|&s| defs[s as usize].name == k.name)
+                            });
+                            match found {
+                                Some(slot) => {
+                                    let have = defs[slot as usize].ty;
+                                    if !k.ty.accepts(have) {
+                                        errors.push(err(
+                                            st.line,
+                                            Some(&k.name),
+                                            format!(
+                                                "stack '{label}': {} ({}) needs key '{}' as {}, but upstream produces it as {}",
+                                                stage.id, stage.plugin, k.name, k.ty, have
+                                            ),
+                                        ));
+                                    }
+                                    inputs_v.push(slot);
+                                }
+                                None if k.is_optional() => inputs_v.push(UNBOUND),
+                                None => errors.push(err(
+                                    st.line,
+                                    Some(&k.name),
+                                    format!(
+                                        "stack '{label}': {} ({}) needs key '{}', which no plugin before it produces{}",
+                                        stage.id,
+                                        stage.plugin,
+                                        k.name,
+                                        producer_hint(registry, &k.name)
+                                    ),
+                                )),
+                            }
+                        }
+                    }
+                }
+                defs.extend(stage.outputs.iter().cloned());
+                let binding = Binding {
+                    inputs: inputs_v.into_boxed_slice(),
+                    out_base: base,
+                    out_len: stage.outputs.len() as u32,
+                    wildcard: wildcard.into_boxed_slice(),
+                };
+                ranges.push((base, stage.outputs.len() as u32));
+                let _ = pos;
+                elems.push(ElemRt {
+                    id: stage.id.clone(),
+                    stage: stage.stage.clone(),
+                    counters: stage.counters.clone(),
+                    binding,
+                });
+            }
+            stack_rts.push(StackRt {
+                label,
+                elems,
+                turn: Mutex::new(0),
+                cv: Condvar::new(),
+            });
+        }
+        let nslots = defs.len();
+        let shared = Arc::new(SourceShared {
+            id: src.id.clone(),
+            defs,
+            src_binding,
+            stacks: stack_rts,
+            pool: Mutex::new(Vec::new()),
+            pool_size: keyspool.max(1),
+            nslots,
+            blocked: std::sync::atomic::AtomicBool::new(false),
+            pool_empty: AtomicU64::new(0),
+            emitted: AtomicU64::new(0),
+            completion: std::sync::OnceLock::new(),
+        });
+        out.push((src, shared));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Topology { sources: out, stages })
+}
+
+fn producer_hint(registry: &Registry, key: &str) -> String {
+    let producers: Vec<&str> = registry
+        .plugins()
+        .into_iter()
+        .filter(|p| p.outputs.iter().any(|k| k.name == key))
+        .map(|p| p.name)
+        .collect();
+    if producers.is_empty() {
+        String::new()
+    } else {
+        format!(" (it comes from {}; add one before it)", producers.join(" or "))
+    }
+}

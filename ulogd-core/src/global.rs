@@ -1,0 +1,231 @@
+//! The `[global]` section: daemon settings and the `stack=` lines.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::ConfigFile;
+use crate::options::{parse_int, ConfigError};
+
+/// Where the daemon writes its own log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    /// A file (reopened on SIGHUP).
+    File(PathBuf),
+    /// Standard output.
+    Stdout,
+    /// syslog, as `ulogd` with LOG_DAEMON.
+    Syslog,
+}
+
+/// Engine and daemon settings from `[global]` (the command line may override them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `logfile`: daemon log target (default `/var/log/ulogd.log`).
+    pub logfile: LogTarget,
+    /// `loglevel`: 1 debug, 3 info, 5 notice (default), 7 error, 8 fatal.
+    pub loglevel: u8,
+    /// `threads`: worker threads; 0 runs every stack inline on the loop thread.
+    pub threads: usize,
+    /// `keyspool`: pooled bundles per source (events in flight).
+    pub keyspool: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            logfile: LogTarget::File(PathBuf::from("/var/log/ulogd.log")),
+            loglevel: 5,
+            threads: 0,
+            keyspool: 64,
+        }
+    }
+}
+
+/// One element of a `stack=` line: `id:PLUGIN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElemSpec {
+    /// Instance id (and name of its section).
+    pub id: String,
+    /// Plugin name.
+    pub plugin: String,
+}
+
+/// One `stack=` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackSpec {
+    /// Elements, source first.
+    pub elems: Vec<ElemSpec>,
+    /// Line of the `stack=` entry.
+    pub line: usize,
+    /// The line's text, for messages.
+    pub text: String,
+}
+
+/// What `[global]` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    /// Settings.
+    pub settings: Settings,
+    /// Stacks in file order.
+    pub stacks: Vec<StackSpec>,
+}
+
+const GLOBAL_KEYS: &[&str] = &["logfile", "loglevel", "plugin", "stack", "threads", "keyspool"];
+
+impl Global {
+    /// Reads `[global]` of `cfg`; every problem is reported, each with file and line.
+    pub fn from_config(cfg: &ConfigFile) -> Result<Global, Vec<ConfigError>> {
+        let file = &cfg.origin;
+        let mut errors = Vec::new();
+        let mut settings = Settings::default();
+        let mut stacks = Vec::new();
+        let err = |line, key: &str, message: String| ConfigError {
+            file: file.clone(),
+            line,
+            key: Some(key.to_string()),
+            message,
+        };
+        let Some(g) = cfg.section("global") else {
+            return Err(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                key: None,
+                message: "no [global] section: a configuration needs [global] with at least one stack= line".into(),
+            }]);
+        };
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for e in &g.entries {
+            if !matches!(e.key.as_str(), "plugin" | "stack") {
+                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == e.key) {
+                    errors.push(err(
+                        e.line,
+                        &e.key,
+                        format!("option '{}' occurs more than once in [global] (first on line {first})", e.key),
+                    ));
+                    continue;
+                }
+                seen.push((&e.key, e.line));
+            }
+            match e.key.as_str() {
+                "logfile" => {
+                    settings.logfile = match e.value.as_str() {
+                        "stdout" => LogTarget::Stdout,
+                        "syslog" => LogTarget::Syslog,
+                        "" => {
+                            errors.push(err(e.line, "logfile", "logfile is empty; use a path, stdout or syslog".into()));
+                            continue;
+                        }
+                        p => LogTarget::File(PathBuf::from(p)),
+                    }
+                }
+                "loglevel" => match parse_int(&e.value) {
+                    Some(v @ 1..=8) => settings.loglevel = v as u8,
+                    _ => errors.push(err(
+                        e.line,
+                        "loglevel",
+                        format!("loglevel must be 1 (debug) to 8 (fatal), not \"{}\"", e.value),
+                    )),
+                },
+                "threads" => match parse_int(&e.value) {
+                    Some(v @ 0..=1024) => settings.threads = v as usize,
+                    _ => errors.push(err(e.line, "threads", format!("threads must be 0 to 1024, not \"{}\"", e.value))),
+                },
+                "keyspool" => match parse_int(&e.value) {
+                    Some(v @ 1..=1_000_000) => settings.keyspool = v as usize,
+                    _ => errors.push(err(e.line, "keyspool", format!("keyspool must be 1 or more, not \"{}\"", e.value))),
+                },
+                "plugin" => log::debug!(
+                    "{}:{}: plugin=\"{}\" ignored: every plugin is built in",
+                    file.display(),
+                    e.line,
+                    e.value
+                ),
+                "stack" => match parse_stack(&e.value) {
+                    Ok(elems) => stacks.push(StackSpec {
+                        elems,
+                        line: e.line,
+                        text: e.value.clone(),
+                    }),
+                    Err(m) => errors.push(err(e.line, "stack", m)),
+                },
+                other => {
+                    let hint = crate::options::suggest(other, GLOBAL_KEYS)
+                        .map(|s| format!(" (did you mean '{s}'?)"))
+                        .unwrap_or_default();
+                    errors.push(err(
+                        e.line,
+                        other,
+                        format!(
+                            "unknown option '{other}' in [global]{hint}; it accepts: {}",
+                            GLOBAL_KEYS.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        if stacks.is_empty() && errors.is_empty() {
+            errors.push(ConfigError {
+                file: file.clone(),
+                line: g.line,
+                key: Some("stack".into()),
+                message: "[global] has no stack= line: nothing to run".into(),
+            });
+        }
+        if errors.is_empty() {
+            Ok(Global { settings, stacks })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Parses `id1:PLUGIN,id2:PLUGIN,...`.
+pub fn parse_stack(text: &str) -> Result<Vec<ElemSpec>, String> {
+    let mut out = Vec::new();
+    for (i, tok) in text.split(',').enumerate() {
+        let tok = tok.trim();
+        let Some((id, plugin)) = tok.split_once(':') else {
+            return Err(format!(
+                "stack element {} \"{tok}\" must be id:PLUGIN (e.g. log1:NFLOG)",
+                i + 1
+            ));
+        };
+        let (id, plugin) = (id.trim(), plugin.trim());
+        let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !ok(id) || !ok(plugin) {
+            return Err(format!(
+                "stack element {} \"{tok}\": id and plugin name must be non-empty letters, digits, '_', '-' or '.'",
+                i + 1
+            ));
+        }
+        out.push(ElemSpec {
+            id: id.to_string(),
+            plugin: plugin.to_string(),
+        });
+    }
+    if out.len() < 2 {
+        return Err(format!(
+            "stack \"{text}\" needs at least a source and a sink (e.g. log1:NFLOG,emu1:LOGEMU)"
+        ));
+    }
+    Ok(out)
+}
+
+/// The path of a config file for messages (used by the CLI).
+pub fn display_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_lines() {
+        let s = parse_stack("log1:NFLOG, base1:BASE,emu1:LOGEMU").unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[1], ElemSpec { id: "base1".into(), plugin: "BASE".into() });
+        assert!(parse_stack("log1:NFLOG").is_err());
+        assert!(parse_stack("log1NFLOG,x:Y").unwrap_err().contains("id:PLUGIN"));
+        assert!(parse_stack("log1:,x:Y").is_err());
+    }
+}

@@ -1,0 +1,2 @@
+//! ulogd-rs outputs.
+#![warn(missing_docs)]
