@@ -1,3 +1,12 @@
 //! ulogd-rs netfilter plugins: sources on netlink (NFLOG, NFCT, NFQUEUE, NFACCT), file
 //! replay, and the packet decoders and filters (BASE, IFINDEX, IP2STR, ...).
 #![warn(missing_docs)]
+
+pub mod filters;
+pub mod sources;
+
+/// Registers every plugin of this crate.
+pub fn register(reg: &mut ulogd_core::Registry) {
+    filters::register(reg);
+    sources::register(reg);
+}
