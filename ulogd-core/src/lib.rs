@@ -22,7 +22,7 @@ pub mod plugin;
 mod registry;
 pub mod testing;
 
-pub use engine::{Counters, Engine, EngineError, EngineHandle, InstanceReport, Report};
+pub use engine::{Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report};
 pub use event::{Event, Value, Verdict, VerdictAction};
 pub use global::{LogTarget, Settings, StackSpec};
 pub use key::{Ipfix, KeyDef, KeyFlags, KeyType, PEN_NETFILTER, PEN_REVERSE};

@@ -19,7 +19,6 @@ use super::{Counters, ElemRt, SourceShared, StackRt};
 pub(crate) struct StageInst {
     pub id: String,
     pub plugin: &'static str,
-    pub kind: Kind,
     pub stage: Arc<dyn Stage>,
     pub inputs: Inputs,
     pub outputs: Vec<KeyDef>,
@@ -190,7 +189,6 @@ pub(crate) fn build(
                     stages.push(StageInst {
                         id: el.id.clone(),
                         plugin: spec.name,
-                        kind: spec.kind,
                         stage,
                         inputs,
                         outputs,

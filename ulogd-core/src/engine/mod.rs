@@ -16,6 +16,7 @@
 //! signals and other sources go on. The `pool_empty` counter says how often.
 
 mod build;
+mod builder;
 mod run;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use crate::event::{Binding, Bundle, Event};
 use crate::key::KeyDef;
 use crate::plugin::{Completion, PoolEmpty, Ret, Stage};
 
+pub use builder::EngineBuilder;
 pub use run::{Engine, EngineError, EngineHandle, InstanceReport, Report};
 
 /// Per-instance event counters (shared by every stack using the instance).
@@ -99,7 +101,15 @@ impl SourceShared {
             Some(b) => Ok(b),
             None => {
                 self.blocked.store(true, Ordering::Release);
-                self.pool_empty.fetch_add(1, Ordering::Relaxed);
+                let n = self.pool_empty.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() || n == 0 {
+                    log::debug!(
+                        "source '{}': all {} bundles in flight, pausing reads (happened {} times)",
+                        self.id,
+                        self.pool_size,
+                        n + 1
+                    );
+                }
                 Err(PoolEmpty)
             }
         }

@@ -231,6 +231,11 @@ impl Engine {
         })
     }
 
+    /// Starts building an engine in code.
+    pub fn builder(registry: &Registry) -> super::EngineBuilder<'_> {
+        super::EngineBuilder::new(registry)
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
