@@ -4,6 +4,7 @@
 
 pub mod filters;
 pub mod sources;
+pub mod wire;
 
 /// Registers every plugin of this crate.
 pub fn register(reg: &mut ulogd_core::Registry) {

@@ -258,7 +258,10 @@ mod tests {
 
     #[test]
     fn quoted_values() {
-        assert_eq!(value("[s]\nfile=\"/var/log/a b.log\"\n"), "/var/log/a b.log");
+        assert_eq!(
+            value("[s]\nfile=\"/var/log/a b.log\"\n"),
+            "/var/log/a b.log"
+        );
         assert_eq!(value("[s]\nk=\"\"\n"), "");
         assert_eq!(value("[s]\nk = \"x\"   # trailing\n"), "x");
         assert_eq!(value("[s]\nk=\"x\";c\n"), "x");
@@ -359,7 +362,11 @@ mod tests {
     fn key_characters() {
         let c = ok("[a-b.c_1]\nnetlink_socket_buffer_size=1\nx.y-z=2\nA9=3\n");
         assert_eq!(c.sections[0].name, "a-b.c_1");
-        let keys: Vec<_> = c.sections[0].entries.iter().map(|e| e.key.as_str()).collect();
+        let keys: Vec<_> = c.sections[0]
+            .entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect();
         assert_eq!(keys, vec!["netlink_socket_buffer_size", "x.y-z", "A9"]);
         // keys are case-sensitive
         assert!(c.sections[0].get("a9").is_none());
@@ -387,7 +394,10 @@ mod tests {
         let e = err("[a b]\n");
         assert!(e.message.contains("invalid character"), "{e}");
         let e = err("[a] junk\n");
-        assert!(e.message.contains("unexpected text after section header"), "{e}");
+        assert!(
+            e.message.contains("unexpected text after section header"),
+            "{e}"
+        );
         assert!(e.message.contains("\"junk\""), "{e}");
         let e = err("[a]]\n");
         assert!(e.message.contains("\"]\""), "{e}");

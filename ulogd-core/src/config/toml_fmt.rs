@@ -26,14 +26,15 @@ type Tables = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<Value>
 /// Parses the TOML form of the configuration. `origin` labels the result and errors.
 pub fn parse_toml(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let index = Lines::new(text);
     let err = |offset: usize, message: String| SyntaxError {
         file: origin.to_path_buf(),
-        line: line_of(text, offset),
+        line: index.line_of(offset),
         message,
     };
     let de_err = |e: toml::de::Error| SyntaxError {
         file: origin.to_path_buf(),
-        line: e.span().map_or(0, |s| line_of(text, s.start)),
+        line: e.span().map_or(0, |s| index.line_of(s.start)),
         message: format!("invalid TOML: {}", e.message().trim_end()),
     };
 
@@ -42,7 +43,7 @@ pub fn parse_toml(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> 
     // The spanned parses below fail on dotted keys (`a.b = 1`, `[a.b]`), which always
     // mean a nested table; the error span points at the dotted key.
     let dotted_err = |e: toml::de::Error| {
-        let line = e.span().map_or(0, |s| line_of(text, s.start));
+        let line = e.span().map_or(0, |s| index.line_of(s.start));
         let shown = text
             .split('\n')
             .nth(line.saturating_sub(1))
@@ -61,10 +62,12 @@ pub fn parse_toml(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> 
 
     // First pass: every top-level item must be a table.
     let top: Top = toml::from_str(text).map_err(dotted_err)?;
-    let mut first_bad: Option<(usize, String)> = None;
-    for (key, value) in &top {
-        let problem = match value.get_ref() {
-            Value::Table(_) => continue,
+    let first_bad = top
+        .iter()
+        .filter(|(_, value)| !value.get_ref().is_table())
+        .min_by_key(|(key, _)| key.span().start);
+    if let Some((key, value)) = first_bad {
+        let message = match value.get_ref() {
             Value::Array(a) if a.iter().all(Value::is_table) && !a.is_empty() => format!(
                 "[[{}]] (an array of tables) is not supported; use one [section] per plugin instance",
                 key.get_ref()
@@ -75,32 +78,31 @@ pub fn parse_toml(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> 
                 key.get_ref()
             ),
         };
-        let at = key.span().start;
-        if first_bad.as_ref().map_or(true, |(o, _)| at < *o) {
-            first_bad = Some((at, problem));
-        }
-    }
-    if let Some((at, message)) = first_bad {
-        return Err(err(at, message));
+        return Err(err(key.span().start, message));
     }
 
     // Second pass: same document, now with the span of every key inside each table.
     let tables: Tables = toml::from_str(text).map_err(dotted_err)?;
+    // File order (the maps are sorted by name), so the first error reported is the
+    // first one in the file.
+    let mut tables: Vec<_> = tables.into_iter().collect();
+    tables.sort_by_key(|(name, _)| name.span().start);
     let mut sections = Vec::with_capacity(tables.len());
     for (name, body) in tables {
         let mut entries = Vec::new();
         let mut body: Vec<_> = body.into_iter().collect();
         body.sort_by_key(|(k, _)| k.span().start);
         for (key, value) in body {
-            let key_line = line_of(text, key.span().start);
+            let key_line = index.line_of(key.span().start);
             let qualified = || format!("{}.{}", name.get_ref(), key.get_ref());
             let value_span = value.span();
             match value.into_inner() {
                 Value::Array(items) => {
-                    let lines = element_lines(text, value_span, items.len());
+                    let lines = element_lines(text, &index, value_span, items.len());
                     for (i, item) in items.into_iter().enumerate() {
                         let line = lines.as_ref().map_or(key_line, |l| l[i]);
-                        let value = scalar(item, &qualified).map_err(|m| err_at(origin, line, m))?;
+                        let value =
+                            scalar(item, &qualified).map_err(|m| err_at(origin, line, m))?;
                         entries.push(Entry {
                             key: key.get_ref().clone(),
                             value,
@@ -119,23 +121,12 @@ pub fn parse_toml(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> 
                 }
             }
         }
-        sections.push((
-            name.span().start,
-            Section {
-                name: name.into_inner(),
-                line: 0,
-                entries,
-            },
-        ));
+        sections.push(Section {
+            line: index.line_of(name.span().start),
+            name: name.into_inner(),
+            entries,
+        });
     }
-    sections.sort_by_key(|(start, _)| *start);
-    let sections = sections
-        .into_iter()
-        .map(|(start, mut s)| {
-            s.line = line_of(text, start);
-            s
-        })
-        .collect();
 
     Ok(ConfigFile {
         origin: origin.to_path_buf(),
@@ -159,14 +150,27 @@ fn excerpt(s: &str) -> String {
     }
 }
 
-/// 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// Maps byte offsets to 1-based line numbers.
+struct Lines {
+    /// Byte offset just after each `\n`.
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn new(text: &str) -> Self {
+        let starts = text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        Lines { starts }
+    }
+
+    /// 1-based line of byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset) + 1
+    }
 }
 
 /// Converts one scalar value to the model's text form.
@@ -201,7 +205,12 @@ fn scalar(value: Value, key: &dyn Fn() -> String) -> Result<String, String> {
 /// Lines of the elements of the array whose text is `text[span]`, found by parsing that
 /// array text again on its own with spanned elements. `None` if that fails (the caller
 /// then uses the key's line).
-fn element_lines(text: &str, span: Range<usize>, count: usize) -> Option<Vec<usize>> {
+fn element_lines(
+    text: &str,
+    index: &Lines,
+    span: Range<usize>,
+    count: usize,
+) -> Option<Vec<usize>> {
     const PREFIX: &str = "v = ";
     let array_text = text.get(span.clone())?;
     if !array_text.starts_with('[') {
@@ -213,15 +222,13 @@ fn element_lines(text: &str, span: Range<usize>, count: usize) -> Option<Vec<usi
     if items.len() != count {
         return None;
     }
-    Some(
-        items
-            .iter()
-            .map(|item| {
-                let start = (span.start + item.span().start).checked_sub(PREFIX.len())?;
-                Some(line_of(text, start))
-            })
-            .collect::<Option<Vec<_>>>()?,
-    )
+    items
+        .iter()
+        .map(|item| {
+            let start = (span.start + item.span().start).checked_sub(PREFIX.len())?;
+            Some(index.line_of(start))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -265,7 +272,11 @@ group = 0
 file = "/var/log/ulogd_syslogemu.log"
 sync = true
 "#);
-        let names: Vec<_> = c.sections.iter().map(|s| (s.name.as_str(), s.line)).collect();
+        let names: Vec<_> = c
+            .sections
+            .iter()
+            .map(|s| (s.name.as_str(), s.line))
+            .collect();
         assert_eq!(names, vec![("global", 2), ("log1", 7), ("emu1", 10)]);
         assert_eq!(
             entries(&c.sections[0]),
@@ -282,7 +293,10 @@ sync = true
         assert_eq!(entries(&c.sections[1]), vec![("group", "0", 8)]);
         assert_eq!(
             entries(&c.sections[2]),
-            vec![("file", "/var/log/ulogd_syslogemu.log", 11), ("sync", "1", 12)]
+            vec![
+                ("file", "/var/log/ulogd_syslogemu.log", 11),
+                ("sync", "1", 12)
+            ]
         );
     }
 
@@ -291,7 +305,11 @@ sync = true
         let c = ok("[zeta]\nz = 1\na = 2\n[alpha]\nm = 1\n");
         let names: Vec<_> = c.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, vec!["zeta", "alpha"]);
-        let keys: Vec<_> = c.sections[0].entries.iter().map(|e| e.key.as_str()).collect();
+        let keys: Vec<_> = c.sections[0]
+            .entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect();
         assert_eq!(keys, vec!["z", "a"]);
     }
 
@@ -352,7 +370,10 @@ sync = true
         let e = err("# comment\nloglevel = 3\n[global]\n");
         assert_eq!(e.line, 2);
         assert_eq!(e.file, Path::new("test.toml"));
-        assert!(e.message.contains("\"loglevel\" is a top-level value"), "{e}");
+        assert!(
+            e.message.contains("\"loglevel\" is a top-level value"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -409,6 +430,27 @@ sync = true
         assert_eq!(e.line, 2);
         let e = err("[global]\n\n\n= 1\n");
         assert_eq!(e.line, 4);
+    }
+
+    #[test]
+    fn first_error_in_file_order() {
+        let e = err("[zz]\na = { x = 1 }\n[aa]\nb = { y = 1 }\n");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("\"zz.a\""), "{e}");
+    }
+
+    #[test]
+    fn large_inputs() {
+        let big = "x".repeat(1 << 20);
+        let c = ok(&format!("[s]\nk = \"{big}\"\n"));
+        assert_eq!(c.sections[0].entries[0].value.len(), 1 << 20);
+        let mut text = String::from("[global]\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("key{i} = {i}\n"));
+        }
+        let c = ok(&text);
+        assert_eq!(c.sections[0].entries.len(), 20_000);
+        assert_eq!(c.sections[0].entries[19_999].line, 20_001);
     }
 
     #[test]
