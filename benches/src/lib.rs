@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ulogd_core::{
-    Built, Emit, Engine, Event, Flow, Inputs, KeyDef, KeyType, Kind, PluginError, PluginSpec, Registry, Ret,
-    Source, SourceSetup, Stage, Wake,
+    Built, Emit, Engine, Event, Flow, Inputs, KeyDef, KeyType, Kind, PluginError, PluginSpec,
+    Registry, Ret, Source, SourceSetup, Stage, Wake,
 };
 
 /// Counts every allocation made through it.
@@ -115,7 +115,12 @@ pub fn registry(events: u64) -> Registry {
         inputs: vec![],
         outputs: SRC.to_vec(),
         wildcard: false,
-        build: Box::new(move |_| Ok(Built::Source { source: Box::new(Synth { left: events }), outputs: SRC.to_vec() })),
+        build: Box::new(move |_| {
+            Ok(Built::Source {
+                source: Box::new(Synth { left: events }),
+                outputs: SRC.to_vec(),
+            })
+        }),
     });
     reg.add(PluginSpec {
         name: "WORK",
@@ -134,7 +139,10 @@ pub fn registry(events: u64) -> Registry {
                     KeyDef::new("raw.pkt", KeyType::Raw),
                     KeyDef::new("oob.prefix", KeyType::String),
                 ]),
-                outputs: vec![KeyDef::new("n", KeyType::U64), KeyDef::new("raw.pkt", KeyType::Raw)],
+                outputs: vec![
+                    KeyDef::new("n", KeyType::U64),
+                    KeyDef::new("raw.pkt", KeyType::Raw),
+                ],
             })
         }),
     });
@@ -147,7 +155,13 @@ pub fn registry(events: u64) -> Registry {
         inputs: vec![],
         outputs: vec![],
         wildcard: true,
-        build: Box::new(|_| Ok(Built::Stage { stage: Arc::new(Fold(AtomicU64::new(0))), inputs: Inputs::All, outputs: vec![] })),
+        build: Box::new(|_| {
+            Ok(Built::Stage {
+                stage: Arc::new(Fold(AtomicU64::new(0))),
+                inputs: Inputs::All,
+                outputs: vec![],
+            })
+        }),
     });
     reg
 }

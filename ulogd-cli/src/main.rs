@@ -33,7 +33,12 @@ const EMBEDDED: &str = include_str!("default.conf");
 /// files (logrotate); SIGUSR1 writes every instance's counters to the daemon log;
 /// SIGUSR2 is passed to plugins (NFCT: dump and zero counters).
 #[derive(Parser, Debug)]
-#[command(name = "ulogd", version, verbatim_doc_comment, disable_version_flag = true)]
+#[command(
+    name = "ulogd",
+    version,
+    verbatim_doc_comment,
+    disable_version_flag = true
+)]
 struct Cli {
     /// Configuration file (ulogd.conf ini syntax, or TOML if it ends in .toml).
     #[arg(short = 'c', long = "configfile", value_name = "FILE")]
@@ -94,7 +99,10 @@ fn registry() -> Registry {
 
 fn plugin_name(arg: &str) -> String {
     // Accept ulogd2's `-i /usr/lib/.../ulogd_output_JSON.so` form too.
-    let base = Path::new(arg).file_name().and_then(|s| s.to_str()).unwrap_or(arg);
+    let base = Path::new(arg)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or(arg);
     let base = base.strip_suffix(".so").unwrap_or(base);
     if let Some(rest) = base.strip_prefix("ulogd_") {
         if let Some((_, name)) = rest.split_once('_') {
@@ -125,7 +133,11 @@ fn print_keys(title: &str, keys: &[KeyDef]) {
             "\t{:<24} {:<12}{}{}",
             k.name,
             k.ty.name(),
-            if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) },
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", flags.join(", "))
+            },
             extra
         );
     }
@@ -148,7 +160,11 @@ fn print_info(spec: &PluginSpec) {
                 ulogd_core::OptKind::Str => "string",
                 ulogd_core::OptKind::Bool => "boolean",
             };
-            let def = if o.required { "required".to_string() } else { format!("default \"{}\"", o.default) };
+            let def = if o.required {
+                "required".to_string()
+            } else {
+                format!("default \"{}\"", o.default)
+            };
             println!("\t{:<30} {:<8} {:<22} {}", o.name, kind, def, o.help);
         }
     }
@@ -229,13 +245,22 @@ fn drop_privileges(user: &str) -> Result<(), String> {
     // SAFETY: plain syscalls with values from the password database.
     unsafe {
         if libc::setgid(gid) != 0 {
-            return Err(format!("setgid({gid}): {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "setgid({gid}): {}",
+                std::io::Error::last_os_error()
+            ));
         }
         if libc::initgroups(name.as_ptr(), gid) != 0 {
-            return Err(format!("initgroups({user}): {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "initgroups({user}): {}",
+                std::io::Error::last_os_error()
+            ));
         }
         if libc::setuid(uid) != 0 {
-            return Err(format!("setuid({uid}): {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "setuid({uid}): {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     Ok(())
@@ -244,13 +269,20 @@ fn drop_privileges(user: &str) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.version {
-        println!("ulogd-rs {} (ulogd2 2.0.8 compatible)", env!("CARGO_PKG_VERSION"));
+        println!(
+            "ulogd-rs {} (ulogd2 2.0.8 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
         return ExitCode::SUCCESS;
     }
     let reg = registry();
     if cli.list_plugins {
         for p in reg.plugins() {
-            let alias = if p.aliases.is_empty() { String::new() } else { format!(" (alias {})", p.aliases.join(", ")) };
+            let alias = if p.aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" (alias {})", p.aliases.join(", "))
+            };
             println!("{:<10} {:<7} {}{}", p.name, p.kind.name(), p.summary, alias);
         }
         return ExitCode::SUCCESS;
@@ -300,12 +332,16 @@ fn main() -> ExitCode {
     }
     if cli.check {
         let _ = ulogd_core::logging::init(LogTarget::Stdout, 7, false);
-    } else if let Err(e) = ulogd_core::logging::init(s.logfile.clone(), s.loglevel, cli.verbose && !cli.daemon) {
+    } else if let Err(e) =
+        ulogd_core::logging::init(s.logfile.clone(), s.loglevel, cli.verbose && !cli.daemon)
+    {
         eprintln!("ulogd: {e}");
         return ExitCode::FAILURE;
     }
     if cfg.origin == Path::new("<embedded default>") {
-        log::info!("no configuration file: using the embedded default (NFLOG group 0 to standard output)");
+        log::info!(
+            "no configuration file: using the embedded default (NFLOG group 0 to standard output)"
+        );
     }
     let engine = Engine::from_stacks(&reg, &cfg, &global.stacks, global.settings.clone());
     let mut engine = match engine {
@@ -325,7 +361,10 @@ fn main() -> ExitCode {
     if cli.daemon {
         // SAFETY: no threads exist yet (workers start in Engine::start).
         if unsafe { libc::daemon(0, 0) } != 0 {
-            eprintln!("ulogd: cannot daemonize: {}", std::io::Error::last_os_error());
+            eprintln!(
+                "ulogd: cannot daemonize: {}",
+                std::io::Error::last_os_error()
+            );
             return ExitCode::FAILURE;
         }
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ulogd_core::{
-    Built, Emit, Engine, Event, Flow, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec,
-    Registry, Ret, Source, SourceSetup, Stage, Wake,
+    Built, Emit, Engine, Event, Flow, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError,
+    PluginSpec, Registry, Ret, Source, SourceSetup, Stage, Wake,
 };
 
 /// Emits `count` readings, one every 10 ms, from a timer.
@@ -40,13 +40,20 @@ struct Printer;
 
 impl Stage for Printer {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        println!("{} is at {} C", ev.str(0).unwrap_or("?"), ev.i64(1).unwrap_or(0));
+        println!(
+            "{} is at {} C",
+            ev.str(0).unwrap_or("?"),
+            ev.i64(1).unwrap_or(0)
+        );
         Ret::Ok
     }
 }
 
 fn registry() -> Registry {
-    let keys = vec![KeyDef::new("room", KeyType::String), KeyDef::new("celsius", KeyType::I64)];
+    let keys = vec![
+        KeyDef::new("room", KeyType::String),
+        KeyDef::new("celsius", KeyType::I64),
+    ];
     let mut reg = Registry::new();
     let outs = keys.clone();
     reg.add(PluginSpec {
@@ -60,7 +67,9 @@ fn registry() -> Registry {
         wildcard: false,
         build: Box::new(move |ctx| {
             Ok(Built::Source {
-                source: Box::new(Thermometer { left: ctx.options.int("count") }),
+                source: Box::new(Thermometer {
+                    left: ctx.options.int("count"),
+                }),
                 outputs: outs.clone(),
             })
         }),
@@ -75,7 +84,11 @@ fn registry() -> Registry {
         outputs: vec![],
         wildcard: false,
         build: Box::new(move |_| {
-            Ok(Built::Stage { stage: Arc::new(Printer), inputs: Inputs::Keys(keys.clone()), outputs: vec![] })
+            Ok(Built::Stage {
+                stage: Arc::new(Printer),
+                inputs: Inputs::Keys(keys.clone()),
+                outputs: vec![],
+            })
         }),
     });
     // Built-in plugins would be added here too: ulogd_netfilter::register(&mut reg), ...

@@ -165,7 +165,10 @@ impl<'a> Event<'a> {
     /// Whether input `input` is bound to an upstream producer at all.
     #[inline]
     pub fn is_bound(&self, input: usize) -> bool {
-        self.binding.inputs.get(input).is_some_and(|&s| s != UNBOUND)
+        self.binding
+            .inputs
+            .get(input)
+            .is_some_and(|&s| s != UNBOUND)
     }
 
     /// Input as an unsigned integer (bools give 0/1, signed values are reinterpreted).
@@ -255,10 +258,12 @@ impl<'a> Event<'a> {
     /// For wildcard sinks: every upstream key in stack order (duplicates included,
     /// as in ulogd2), with its value when set.
     pub fn wildcard(&self) -> impl Iterator<Item = (&KeyDef, Option<Value<'_>>)> + '_ {
-        self.binding
-            .wildcard
-            .iter()
-            .map(move |&slot| (&self.defs[slot as usize], self.decode(self.vals[slot as usize])))
+        self.binding.wildcard.iter().map(move |&slot| {
+            (
+                &self.defs[slot as usize],
+                self.decode(self.vals[slot as usize]),
+            )
+        })
     }
 
     /// Number of keys a wildcard input sees.
@@ -439,7 +444,10 @@ mod tests {
             buf.extend_from_slice(e.bytes(0).unwrap());
             buf.extend_from_slice(b" world");
         });
-        let all: Vec<_> = ev.wildcard().map(|(d, v)| (d.name.to_string(), v.is_some())).collect();
+        let all: Vec<_> = ev
+            .wildcard()
+            .map(|(d, v)| (d.name.to_string(), v.is_some()))
+            .collect();
         assert_eq!(all.len(), 3);
         assert!(all.iter().all(|x| x.1));
         match ev.wildcard().nth(2).unwrap().1 {

@@ -69,7 +69,9 @@ pub struct Global {
     pub stacks: Vec<StackSpec>,
 }
 
-const GLOBAL_KEYS: &[&str] = &["logfile", "loglevel", "plugin", "stack", "threads", "keyspool"];
+const GLOBAL_KEYS: &[&str] = &[
+    "logfile", "loglevel", "plugin", "stack", "threads", "keyspool",
+];
 
 impl Global {
     /// Reads `[global]` of `cfg`; every problem is reported, each with file and line.
@@ -99,7 +101,10 @@ impl Global {
                     errors.push(err(
                         e.line,
                         &e.key,
-                        format!("option '{}' occurs more than once in [global] (first on line {first})", e.key),
+                        format!(
+                            "option '{}' occurs more than once in [global] (first on line {first})",
+                            e.key
+                        ),
                     ));
                     continue;
                 }
@@ -111,7 +116,11 @@ impl Global {
                         "stdout" => LogTarget::Stdout,
                         "syslog" => LogTarget::Syslog,
                         "" => {
-                            errors.push(err(e.line, "logfile", "logfile is empty; use a path, stdout or syslog".into()));
+                            errors.push(err(
+                                e.line,
+                                "logfile",
+                                "logfile is empty; use a path, stdout or syslog".into(),
+                            ));
                             continue;
                         }
                         p => LogTarget::File(PathBuf::from(p)),
@@ -122,16 +131,27 @@ impl Global {
                     _ => errors.push(err(
                         e.line,
                         "loglevel",
-                        format!("loglevel must be 1 (debug) to 8 (fatal), not \"{}\"", e.value),
+                        format!(
+                            "loglevel must be 1 (debug) to 8 (fatal), not \"{}\"",
+                            e.value
+                        ),
                     )),
                 },
                 "threads" => match parse_int(&e.value) {
                     Some(v @ 0..=1024) => settings.threads = v as usize,
-                    _ => errors.push(err(e.line, "threads", format!("threads must be 0 to 1024, not \"{}\"", e.value))),
+                    _ => errors.push(err(
+                        e.line,
+                        "threads",
+                        format!("threads must be 0 to 1024, not \"{}\"", e.value),
+                    )),
                 },
                 "keyspool" => match parse_int(&e.value) {
                     Some(v @ 1..=1_000_000) => settings.keyspool = v as usize,
-                    _ => errors.push(err(e.line, "keyspool", format!("keyspool must be 1 or more, not \"{}\"", e.value))),
+                    _ => errors.push(err(
+                        e.line,
+                        "keyspool",
+                        format!("keyspool must be 1 or more, not \"{}\"", e.value),
+                    )),
                 },
                 "plugin" => log::debug!(
                     "{}:{}: plugin=\"{}\" ignored: every plugin is built in",
@@ -190,7 +210,11 @@ pub fn parse_stack(text: &str) -> Result<Vec<ElemSpec>, String> {
             ));
         };
         let (id, plugin) = (id.trim(), plugin.trim());
-        let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        };
         if !ok(id) || !ok(plugin) {
             return Err(format!(
                 "stack element {} \"{tok}\": id and plugin name must be non-empty letters, digits, '_', '-' or '.'",
@@ -223,9 +247,17 @@ mod tests {
     fn stack_lines() {
         let s = parse_stack("log1:NFLOG, base1:BASE,emu1:LOGEMU").unwrap();
         assert_eq!(s.len(), 3);
-        assert_eq!(s[1], ElemSpec { id: "base1".into(), plugin: "BASE".into() });
+        assert_eq!(
+            s[1],
+            ElemSpec {
+                id: "base1".into(),
+                plugin: "BASE".into()
+            }
+        );
         assert!(parse_stack("log1:NFLOG").is_err());
-        assert!(parse_stack("log1NFLOG,x:Y").unwrap_err().contains("id:PLUGIN"));
+        assert!(parse_stack("log1NFLOG,x:Y")
+            .unwrap_err()
+            .contains("id:PLUGIN"));
         assert!(parse_stack("log1:,x:Y").is_err());
     }
 }

@@ -96,7 +96,10 @@ impl KeyType {
 
     /// True for signed integers.
     pub const fn is_signed(self) -> bool {
-        matches!(self, KeyType::I8 | KeyType::I16 | KeyType::I32 | KeyType::I64)
+        matches!(
+            self,
+            KeyType::I8 | KeyType::I16 | KeyType::I32 | KeyType::I64
+        )
     }
 
     /// True when the value is kept as bytes (string, raw, raw string).
@@ -261,7 +264,13 @@ mod tests {
         assert_eq!(KEYS[0].json_name(), "src_ip");
         assert!(KEYS[1].is_optional());
         assert!(!KEYS[1].is_inactive());
-        assert_eq!(KEYS[2].ipfix, Some(Ipfix { enterprise: 21373, id: 2 }));
+        assert_eq!(
+            KEYS[2].ipfix,
+            Some(Ipfix {
+                enterprise: 21373,
+                id: 2
+            })
+        );
         assert_eq!(KEYS[2].json_name(), "raw.pktlen");
     }
 

@@ -22,13 +22,15 @@ pub mod plugin;
 mod registry;
 pub mod testing;
 
-pub use engine::{Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report};
+pub use engine::{
+    Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report,
+};
 pub use event::{Event, Value, Verdict, VerdictAction};
 pub use global::{LogTarget, Settings, StackSpec};
 pub use key::{Ipfix, KeyDef, KeyFlags, KeyType, PEN_NETFILTER, PEN_REVERSE};
 pub use options::{ConfigError, OptKind, OptionDef, Options};
 pub use plugin::{
-    BuildContext, Built, Completion, Emit, Flow, Inputs, Kind, PluginError, PluginSpec, PoolEmpty, Ret, Signal,
-    Source, SourceSetup, Stage, Wake,
+    BuildContext, Built, Completion, Emit, Flow, Inputs, Kind, PluginError, PluginSpec, PoolEmpty,
+    Ret, Signal, Source, SourceSetup, Stage, Wake,
 };
 pub use registry::Registry;

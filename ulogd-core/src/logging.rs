@@ -42,7 +42,12 @@ pub fn ctime_now() -> String {
     // NUL-terminated and the buffer length is passed.
     let n = unsafe {
         libc::localtime_r(&now, &mut tm);
-        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c"%a %b %e %H:%M:%S %Y".as_ptr(), &tm)
+        libc::strftime(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            c"%a %b %e %H:%M:%S %Y".as_ptr(),
+            &tm,
+        )
     };
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
@@ -79,7 +84,8 @@ impl log::Log for Logger {
                     3..=4 => libc::LOG_INFO,
                     _ => libc::LOG_DEBUG,
                 };
-                let msg = std::ffi::CString::new(format!("{}", r.args()).replace('\0', " ")).unwrap_or_default();
+                let msg = std::ffi::CString::new(format!("{}", r.args()).replace('\0', " "))
+                    .unwrap_or_default();
                 // SAFETY: "%s" with one NUL-terminated C string argument.
                 unsafe { libc::syslog(prio, c"%s".as_ptr(), msg.as_ptr()) };
             }
@@ -100,7 +106,9 @@ impl log::Log for Logger {
 /// Returns an error naming the log file if it cannot be opened.
 pub fn init(target: LogTarget, level: u8, also_stderr: bool) -> Result<(), String> {
     let file = match &target {
-        LogTarget::File(p) => Some(open(p).ok_or_else(|| format!("cannot open log file {}", p.display()))?),
+        LogTarget::File(p) => {
+            Some(open(p).ok_or_else(|| format!("cannot open log file {}", p.display()))?)
+        }
         LogTarget::Syslog => {
             // SAFETY: a static NUL-terminated identity string, valid for the program's life.
             unsafe { libc::openlog(c"ulogd".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };

@@ -183,7 +183,11 @@ impl Options {
                             instance,
                             plugin,
                             hint,
-                            if known.is_empty() { "no options".to_string() } else { known.join(", ") }
+                            if known.is_empty() {
+                                "no options".to_string()
+                            } else {
+                                known.join(", ")
+                            }
                         ),
                     ));
                     continue;
@@ -243,7 +247,10 @@ impl Options {
             if !values[d.name].given {
                 let line = section.map(|s| s.line).unwrap_or(0);
                 let message = match section {
-                    Some(_) => format!("[{instance}] needs option '{}' for plugin {plugin}: {}", d.name, d.help),
+                    Some(_) => format!(
+                        "[{instance}] needs option '{}' for plugin {plugin}: {}",
+                        d.name, d.help
+                    ),
                     None => format!(
                         "section [{instance}] is missing; plugin {plugin} needs option '{}': {}",
                         d.name, d.help
@@ -282,7 +289,13 @@ impl Options {
                 })
                 .collect(),
         };
-        Options::from_section(std::path::Path::new("<code>"), plugin, instance, defs, Some(&section))
+        Options::from_section(
+            std::path::Path::new("<code>"),
+            plugin,
+            instance,
+            defs,
+            Some(&section),
+        )
     }
 
     fn get(&self, name: &str) -> &OptValue {
@@ -299,7 +312,8 @@ impl Options {
     /// An integer option as `u32`, or a [`ConfigError`] naming the line if out of range.
     pub fn u32(&self, name: &str) -> Result<u32, ConfigError> {
         let v = self.int(name);
-        u32::try_from(v).map_err(|_| self.error(name, format!("must be between 0 and {}", u32::MAX)))
+        u32::try_from(v)
+            .map_err(|_| self.error(name, format!("must be between 0 and {}", u32::MAX)))
     }
     /// A boolean option.
     pub fn bool(&self, name: &str) -> bool {
@@ -347,7 +361,12 @@ pub(crate) fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     }
     known
         .iter()
-        .map(|k| (dist(&word.to_ascii_lowercase(), &k.to_ascii_lowercase()), *k))
+        .map(|k| {
+            (
+                dist(&word.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                *k,
+            )
+        })
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| k)
@@ -396,7 +415,8 @@ mod tests {
     #[test]
     fn values_and_defaults() {
         let s = sec(&[("group", "0x5", 4), ("sync", "1", 5), ("db", "x.db", 6)]);
-        let o = Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &defs(), Some(&s)).unwrap();
+        let o = Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &defs(), Some(&s))
+            .unwrap();
         assert_eq!(o.int("group"), 5);
         assert!(o.bool("sync"));
         assert_eq!(o.str("file"), "/var/log/x");
@@ -405,8 +425,20 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_key() {
-        let s = sec(&[("grup", "1", 4), ("sync", "maybe", 7), ("group", "1", 8), ("group", "2", 9)]);
-        let e = Options::from_section(std::path::Path::new("u.conf"), "NFLOG", "x1", &defs(), Some(&s)).unwrap_err();
+        let s = sec(&[
+            ("grup", "1", 4),
+            ("sync", "maybe", 7),
+            ("group", "1", 8),
+            ("group", "2", 9),
+        ]);
+        let e = Options::from_section(
+            std::path::Path::new("u.conf"),
+            "NFLOG",
+            "x1",
+            &defs(),
+            Some(&s),
+        )
+        .unwrap_err();
         assert_eq!(e.len(), 4, "{e:?}");
         assert_eq!((e[0].line, e[0].key.as_deref()), (4, Some("grup")));
         assert!(e[0].message.contains("did you mean 'group'"), "{}", e[0]);
@@ -414,8 +446,14 @@ mod tests {
         assert_eq!((e[1].line, e[1].key.as_deref()), (7, Some("sync")));
         assert_eq!(e[2].line, 9);
         assert_eq!(e[3].key.as_deref(), Some("db"));
-        let missing =
-            Options::from_section(std::path::Path::new("u.conf"), "SQLITE3", "db1", &defs(), None).unwrap_err();
+        let missing = Options::from_section(
+            std::path::Path::new("u.conf"),
+            "SQLITE3",
+            "db1",
+            &defs(),
+            None,
+        )
+        .unwrap_err();
         assert!(missing[0].message.contains("section [db1] is missing"));
     }
 }

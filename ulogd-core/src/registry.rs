@@ -46,7 +46,12 @@ impl Registry {
 
     /// Every plugin, sorted by name (aliases not repeated).
     pub fn plugins(&self) -> Vec<&PluginSpec> {
-        let mut v: Vec<&PluginSpec> = self.by_name.iter().filter(|(k, &i)| self.specs[i].name == **k).map(|(_, &i)| &self.specs[i]).collect();
+        let mut v: Vec<&PluginSpec> = self
+            .by_name
+            .iter()
+            .filter(|(k, &i)| self.specs[i].name == **k)
+            .map(|(_, &i)| &self.specs[i])
+            .collect();
         v.sort_by_key(|s| s.name);
         v
     }

@@ -21,7 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::event::{Event, Value};
 use crate::key::KeyDef;
-use crate::plugin::{Built, Emit, Flow, Inputs, Kind, PluginError, PluginSpec, Ret, Source, SourceSetup, Stage, Wake};
+use crate::plugin::{
+    Built, Emit, Flow, Inputs, Kind, PluginError, PluginSpec, Ret, Source, SourceSetup, Stage, Wake,
+};
 use crate::{Engine, Report};
 
 /// An owned key value, for building and checking events in tests.
@@ -136,7 +138,10 @@ impl Stage for CollectSink {
             .wildcard()
             .filter_map(|(k, v)| v.map(|v| (k.name.to_string(), OwnedValue::from(v))))
             .collect();
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(row);
         Ret::Ok
     }
 }
@@ -167,9 +172,19 @@ pub fn collect_sink(name: &'static str) -> (PluginSpec, Collected) {
 
 /// Builds and runs one stack until its sources finish. `sections` is extra ini text
 /// (instance sections); `threads` is the worker count.
-pub fn run(registry: &crate::Registry, stack: &str, sections: &str, threads: usize) -> Result<Report, String> {
-    let text = format!("[global]\nlogfile=\"stdout\"\nthreads={threads}\nstack={stack}\n{sections}\n");
-    let engine = Engine::from_str(registry, "test.conf", &text)
-        .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n"))?;
+pub fn run(
+    registry: &crate::Registry,
+    stack: &str,
+    sections: &str,
+    threads: usize,
+) -> Result<Report, String> {
+    let text =
+        format!("[global]\nlogfile=\"stdout\"\nthreads={threads}\nstack={stack}\n{sections}\n");
+    let engine = Engine::from_str(registry, "test.conf", &text).map_err(|e| {
+        e.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
     engine.run().map_err(|e| e.to_string())
 }

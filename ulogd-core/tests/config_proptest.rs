@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use ulogd_core::config::{parse_ini, parse_toml};
 use proptest::prelude::*;
+use ulogd_core::config::{parse_ini, parse_toml};
 
 /// Lines that are valid on their own, to mix with garbage.
 const VALID_LINES: &[&str] = &[

@@ -5,11 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ulogd_core::{
-    BuildContext, Built, Emit, Engine, Event, Flow, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError,
-    PluginSpec, Registry, Ret, Source, SourceSetup, Stage, Wake,
+    BuildContext, Built, Emit, Engine, Event, Flow, Inputs, KeyDef, KeyType, Kind, OptionDef,
+    PluginError, PluginSpec, Registry, Ret, Source, SourceSetup, Stage, Wake,
 };
 
-static SRC_KEYS: &[KeyDef] = &[KeyDef::new("seq", KeyType::U64), KeyDef::new("text", KeyType::String)];
+static SRC_KEYS: &[KeyDef] = &[
+    KeyDef::new("seq", KeyType::U64),
+    KeyDef::new("text", KeyType::String),
+];
 
 /// Emits `count` events numbered 0.., in batches of 100, then finishes.
 struct Counter {
@@ -165,7 +168,9 @@ fn world(count: u64, sink_delay: Duration) -> World {
 }
 
 fn conf(threads: usize, keyspool: usize, stacks: &[&str], extra: &str) -> String {
-    let mut s = format!("[global]\nlogfile=\"stdout\"\nloglevel=7\nthreads={threads}\nkeyspool={keyspool}\n");
+    let mut s = format!(
+        "[global]\nlogfile=\"stdout\"\nloglevel=7\nthreads={threads}\nkeyspool={keyspool}\n"
+    );
     for st in stacks {
         s.push_str(&format!("stack={st}\n"));
     }
@@ -174,7 +179,14 @@ fn conf(threads: usize, keyspool: usize, stacks: &[&str], extra: &str) -> String
 }
 
 fn sink<'a>(w: &'a World, id: &str) -> Arc<SinkState> {
-    w.sinks.lock().unwrap().iter().find(|(i, _)| i == id).unwrap().1.clone()
+    w.sinks
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(i, _)| i == id)
+        .unwrap()
+        .1
+        .clone()
 }
 
 fn run_every_stack_once(threads: usize) {
@@ -219,7 +231,10 @@ fn stop_ends_only_that_stack() {
             &["src:COUNTER,f:FILT,a:SINK", "src:COUNTER,b:SINK"],
             "[f]\nevery=10\n",
         );
-        let report = Engine::from_str(&w.reg, "t.conf", &text).unwrap().run().unwrap();
+        let report = Engine::from_str(&w.reg, "t.conf", &text)
+            .unwrap()
+            .run()
+            .unwrap();
         let a = sink(&w, "a").seen.lock().unwrap().clone();
         let b = sink(&w, "b").seen.lock().unwrap().clone();
         let want_a: Vec<u64> = (0..n).filter(|x| x % 10 != 0).map(|x| x * 2).collect();
@@ -235,8 +250,14 @@ fn pool_exhaustion_back_pressures_without_loss() {
     let n = 300;
     let w = world(n, Duration::from_micros(200));
     let text = conf(2, 2, &["src:COUNTER,s:SINK"], "");
-    let report = Engine::from_str(&w.reg, "t.conf", &text).unwrap().run().unwrap();
-    assert_eq!(sink(&w, "s").seen.lock().unwrap().clone(), (0..n).collect::<Vec<_>>());
+    let report = Engine::from_str(&w.reg, "t.conf", &text)
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_eq!(
+        sink(&w, "s").seen.lock().unwrap().clone(),
+        (0..n).collect::<Vec<_>>()
+    );
     assert!(report.get("src", "pool_empty").unwrap() > 0, "{report}");
 }
 
@@ -245,7 +266,10 @@ fn shutdown_flushes_after_last_event() {
     let n = 2000;
     let w = world(n, Duration::ZERO);
     let text = conf(2, 4, &["src:COUNTER,s:SINK"], "");
-    Engine::from_str(&w.reg, "t.conf", &text).unwrap().run().unwrap();
+    Engine::from_str(&w.reg, "t.conf", &text)
+        .unwrap()
+        .run()
+        .unwrap();
     let s = sink(&w, "s");
     assert_eq!(*s.flushed_with.lock().unwrap(), Some(n as usize));
     assert_eq!(s.stopped.load(Ordering::SeqCst), 1);
@@ -254,8 +278,16 @@ fn shutdown_flushes_after_last_event() {
 #[test]
 fn shared_instance_is_built_once() {
     let w = world(10, Duration::ZERO);
-    let text = conf(0, 4, &["src:COUNTER,s:SINK", "src:COUNTER,f:FILT,s:SINK"], "");
-    let report = Engine::from_str(&w.reg, "t.conf", &text).unwrap().run().unwrap();
+    let text = conf(
+        0,
+        4,
+        &["src:COUNTER,s:SINK", "src:COUNTER,f:FILT,s:SINK"],
+        "",
+    );
+    let report = Engine::from_str(&w.reg, "t.conf", &text)
+        .unwrap()
+        .run()
+        .unwrap();
     assert_eq!(w.builds.load(Ordering::SeqCst), 1);
     // One sink object, fed by two stacks with different upstream keys.
     assert_eq!(report.get("s", "in"), Some(20));
@@ -273,7 +305,11 @@ fn stop_from_another_thread() {
     let report = t.join().unwrap();
     let seen = sink(&w, "s").seen.lock().unwrap().len() as u64;
     assert!(seen > 0);
-    assert_eq!(report.get("src", "events"), Some(seen), "every emitted event reached the sink");
+    assert_eq!(
+        report.get("src", "events"),
+        Some(seen),
+        "every emitted event reached the sink"
+    );
 }
 
 #[test]
@@ -283,15 +319,32 @@ fn build_errors_name_stack_instance_and_key() {
     let text = conf(
         0,
         4,
-        &["src:COUNTER,f:FILT,s:SINK", "x:FILT,s2:SINK", "src:COUNTER,j:JSNO"],
+        &[
+            "src:COUNTER,f:FILT,s:SINK",
+            "x:FILT,s2:SINK",
+            "src:COUNTER,j:JSNO",
+        ],
         "[f]\nevry=3\n",
     );
-    let errs = Engine::from_str(&w.reg, "t.conf", &text).err().expect("must fail");
+    let errs = Engine::from_str(&w.reg, "t.conf", &text)
+        .err()
+        .expect("must fail");
     let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     let joined = all.join("\n");
-    assert!(joined.contains("t.conf:10: unknown option 'evry' in [f] for plugin FILT (did you mean 'every'?)"), "{joined}");
-    assert!(joined.contains("t.conf:7: stack 'x:FILT,s2:SINK': FILT is a filter, but stands first"), "{joined}");
-    assert!(joined.contains("t.conf:8: stack 'src:COUNTER,j:JSNO': unknown plugin 'JSNO'"), "{joined}");
+    assert!(
+        joined.contains(
+            "t.conf:10: unknown option 'evry' in [f] for plugin FILT (did you mean 'every'?)"
+        ),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("t.conf:7: stack 'x:FILT,s2:SINK': FILT is a filter, but stands first"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("t.conf:8: stack 'src:COUNTER,j:JSNO': unknown plugin 'JSNO'"),
+        "{joined}"
+    );
 
     let text = conf(0, 4, &["src:COUNTER,f:FILT,s:SINK"], "");
     let mut reg = world(1, Duration::ZERO).reg;
@@ -314,7 +367,9 @@ fn build_errors_name_stack_instance_and_key() {
         }),
     });
     let text2 = text.replace("s:SINK", "n:NEEDY");
-    let errs = Engine::from_str(&reg, "t.conf", &text2).err().expect("must fail");
+    let errs = Engine::from_str(&reg, "t.conf", &text2)
+        .err()
+        .expect("must fail");
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].key.as_deref(), Some("oob.in"));
     assert!(
@@ -341,6 +396,14 @@ fn build_errors_name_stack_instance_and_key() {
             })
         }),
     });
-    let errs = Engine::from_str(&reg, "t.conf", &conf(0, 4, &["src:COUNTER,t:TYPO"], "")).err().unwrap();
-    assert!(errs[0].message.contains("needs key 'seq' as string, but upstream produces it as u_int64_t"), "{}", errs[0]);
+    let errs = Engine::from_str(&reg, "t.conf", &conf(0, 4, &["src:COUNTER,t:TYPO"], ""))
+        .err()
+        .unwrap();
+    assert!(
+        errs[0]
+            .message
+            .contains("needs key 'seq' as string, but upstream produces it as u_int64_t"),
+        "{}",
+        errs[0]
+    );
 }

@@ -107,7 +107,11 @@ pub(crate) fn build(
                         errors.push(err(
                             st.line,
                             Some("stack"),
-                            format!("stack '{label}': '{}' cannot stand at position {}", el.id, pos + 1),
+                            format!(
+                                "stack '{label}': '{}' cannot stand at position {}",
+                                el.id,
+                                pos + 1
+                            ),
                         ));
                         row.push(None);
                     }
@@ -154,14 +158,15 @@ pub(crate) fn build(
                 continue;
             }
             let section = cfg.section(&el.id);
-            let options = match Options::from_section(file, spec.name, &el.id, &spec.options, section) {
-                Ok(o) => o,
-                Err(mut e) => {
-                    errors.append(&mut e);
-                    row.push(None);
-                    continue;
-                }
-            };
+            let options =
+                match Options::from_section(file, spec.name, &el.id, &spec.options, section) {
+                    Ok(o) => o,
+                    Err(mut e) => {
+                        errors.append(&mut e);
+                        row.push(None);
+                        continue;
+                    }
+                };
             let ctx = BuildContext {
                 id: &el.id,
                 options: &options,
@@ -169,7 +174,11 @@ pub(crate) fn build(
             let line = section.map(|s| s.line).unwrap_or(st.line);
             match (spec.build)(&ctx) {
                 Err(e) => {
-                    errors.push(err(line, None, format!("[{}] ({}): {}", el.id, spec.name, e)));
+                    errors.push(err(
+                        line,
+                        None,
+                        format!("[{}] ({}): {}", el.id, spec.name, e),
+                    ));
                     row.push(None);
                 }
                 Ok(Built::Source { source, outputs }) => {
@@ -184,7 +193,11 @@ pub(crate) fn build(
                     by_id.insert(el.id.clone(), (Inst::Source(idx), el.plugin.clone()));
                     row.push(Some(idx));
                 }
-                Ok(Built::Stage { stage, inputs, outputs }) => {
+                Ok(Built::Stage {
+                    stage,
+                    inputs,
+                    outputs,
+                }) => {
                     let idx = stages.len();
                     stages.push(StageInst {
                         id: el.id.clone(),
@@ -316,7 +329,10 @@ pub(crate) fn build(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Topology { sources: out, stages })
+    Ok(Topology {
+        sources: out,
+        stages,
+    })
 }
 
 fn producer_hint(registry: &Registry, key: &str) -> String {
@@ -329,6 +345,9 @@ fn producer_hint(registry: &Registry, key: &str) -> String {
     if producers.is_empty() {
         String::new()
     } else {
-        format!(" (it comes from {}; add one before it)", producers.join(" or "))
+        format!(
+            " (it comes from {}; add one before it)",
+            producers.join(" or ")
+        )
     }
 }

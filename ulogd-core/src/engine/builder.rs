@@ -71,8 +71,16 @@ impl<'r> EngineBuilder<'r> {
                     .unwrap_or_else(|| format!("<undeclared instance {id}>")),
             })
             .collect::<Vec<_>>();
-        let text = elems.iter().map(|e| format!("{}:{}", e.id, e.plugin)).collect::<Vec<_>>().join(",");
-        self.stacks.push(StackSpec { elems, line: 0, text });
+        let text = elems
+            .iter()
+            .map(|e| format!("{}:{}", e.id, e.plugin))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.stacks.push(StackSpec {
+            elems,
+            line: 0,
+            text,
+        });
         self
     }
 

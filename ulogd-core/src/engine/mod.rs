@@ -76,6 +76,8 @@ pub(crate) struct SourceShared {
     pub defs: Vec<KeyDef>,
     pub src_binding: Binding,
     pub stacks: Vec<StackRt>,
+    // Boxed so a bundle moves through the worker channel as one pointer.
+    #[allow(clippy::vec_box)]
     pub pool: Mutex<Vec<Box<Bundle>>>,
     pub pool_size: usize,
     pub nslots: usize,

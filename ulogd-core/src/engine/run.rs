@@ -1,7 +1,7 @@
 //! The event loop: sources, timers, signals and the worker threads.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,8 +124,14 @@ struct SourceRt {
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerId {
-    Source { src: usize, idx: usize, generation: u64 },
-    Tick { stage: usize },
+    Source {
+        src: usize,
+        idx: usize,
+        generation: u64,
+    },
+    Tick {
+        stage: usize,
+    },
 }
 
 type Job = (usize, Box<Bundle>);
@@ -165,7 +171,11 @@ impl Engine {
     }
 
     /// Builds from a configuration text (ini syntax, or TOML if `name` ends in `.toml`).
-    pub fn from_str(registry: &Registry, name: &str, text: &str) -> Result<Engine, Vec<ConfigError>> {
+    pub fn from_str(
+        registry: &Registry,
+        name: &str,
+        text: &str,
+    ) -> Result<Engine, Vec<ConfigError>> {
         let cfg = ConfigFile::parse(std::path::Path::new(name), text).map_err(|e| {
             vec![ConfigError {
                 file: e.file,
@@ -258,7 +268,10 @@ impl Engine {
                     "stack {}:{}{} ({} keys per event)",
                     s.inst.id,
                     s.inst.plugin,
-                    st.label.split_once(',').map(|x| format!(",{}", x.1)).unwrap_or_default(),
+                    st.label
+                        .split_once(',')
+                        .map(|x| format!(",{}", x.1))
+                        .unwrap_or_default(),
                     s.shared.nslots
                 ));
             }
@@ -289,7 +302,9 @@ impl Engine {
             }
         }
         drop(tx_std);
-        self.poll.registry().register(&mut rx, SIGNALS, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut rx, SIGNALS, Interest::READABLE)?;
         self.signals = Some(SignalPipe { rx, flags });
         Ok(())
     }
@@ -307,7 +322,8 @@ impl Engine {
         let now = Instant::now();
         for (i, st) in self.stages.iter().enumerate() {
             if let Some(p) = st.stage.tick_interval() {
-                self.timers.push(Reverse((now + p, TimerId::Tick { stage: i })));
+                self.timers
+                    .push(Reverse((now + p, TimerId::Tick { stage: i })));
             }
         }
         for (si, s) in self.sources.iter_mut().enumerate() {
@@ -317,11 +333,14 @@ impl Engine {
                 timers: Vec::new(),
                 completion: None,
             };
-            s.inst.source.start(&mut setup).map_err(|e| EngineError::Start {
-                id: s.inst.id.clone(),
-                plugin: s.inst.plugin.to_string(),
-                message: e.to_string(),
-            })?;
+            s.inst
+                .source
+                .start(&mut setup)
+                .map_err(|e| EngineError::Start {
+                    id: s.inst.id.clone(),
+                    plugin: s.inst.plugin.to_string(),
+                    message: e.to_string(),
+                })?;
             for (idx, fd) in setup.fds.iter().enumerate() {
                 self.poll.registry().register(
                     &mut SourceFd(fd),
@@ -351,7 +370,12 @@ impl Engine {
             s.again = s.fds.is_empty() && s.timers.is_empty();
         }
         if self.settings.threads > 0 {
-            let cap: usize = self.sources.iter().map(|s| s.shared.pool_size).sum::<usize>().max(1);
+            let cap: usize = self
+                .sources
+                .iter()
+                .map(|s| s.shared.pool_size)
+                .sum::<usize>()
+                .max(1);
             let (tx, rx) = crossbeam_channel::bounded::<Job>(cap);
             let shared: Arc<Vec<Arc<SourceShared>>> =
                 Arc::new(self.sources.iter().map(|s| s.shared.clone()).collect());
@@ -378,7 +402,10 @@ impl Engine {
         log::info!(
             "started {} source(s), {} stack(s), {} worker thread(s), {} bundles per source",
             self.sources.len(),
-            self.sources.iter().map(|s| s.shared.stacks.len()).sum::<usize>(),
+            self.sources
+                .iter()
+                .map(|s| s.shared.stacks.len())
+                .sum::<usize>(),
             self.settings.threads,
             self.settings.keyspool
         );
@@ -444,11 +471,16 @@ impl Engine {
                 return Ok(());
             }
             let now = Instant::now();
-            let any_again = self.sources.iter().any(|s| s.again && !s.blocked && !s.finished);
+            let any_again = self
+                .sources
+                .iter()
+                .any(|s| s.again && !s.blocked && !s.finished);
             let timeout = if any_again {
                 Some(Duration::ZERO)
             } else {
-                self.timers.peek().map(|Reverse((t, _))| t.saturating_duration_since(now))
+                self.timers
+                    .peek()
+                    .map(|Reverse((t, _))| t.saturating_duration_since(now))
             };
             match self.poll.poll(events, timeout) {
                 Ok(()) => {}
@@ -499,7 +531,11 @@ impl Engine {
                             self.timers.push(Reverse((now + p, id)));
                         }
                     }
-                    TimerId::Source { src, idx, generation } => {
+                    TimerId::Source {
+                        src,
+                        idx,
+                        generation,
+                    } => {
                         let s = &mut self.sources[src];
                         let tm = &s.timers[idx];
                         if tm.generation != generation {
@@ -566,7 +602,9 @@ impl Engine {
 
     /// Returns true when the loop must stop.
     fn handle_pending_signals(&mut self) -> bool {
-        let Some(sp) = self.signals.as_mut() else { return false };
+        let Some(sp) = self.signals.as_mut() else {
+            return false;
+        };
         let mut buf = [0u8; 64];
         while matches!(sp.rx.read(&mut buf), Ok(n) if n > 0) {}
         let fired: Vec<libc::c_int> = sp
@@ -581,7 +619,11 @@ impl Engine {
                 libc::SIGTERM | libc::SIGINT => {
                     log::notice_or_info(&format!(
                         "received {}, shutting down",
-                        if sig == libc::SIGTERM { "SIGTERM" } else { "SIGINT" }
+                        if sig == libc::SIGTERM {
+                            "SIGTERM"
+                        } else {
+                            "SIGINT"
+                        }
                     ));
                     stop = true;
                 }
@@ -683,7 +725,10 @@ struct Emitter<'a> {
 }
 
 impl Emit for Emitter<'_> {
-    fn emit(&mut self, fill: &mut dyn FnMut(&mut crate::event::Event<'_>) -> bool) -> Result<(), PoolEmpty> {
+    fn emit(
+        &mut self,
+        fill: &mut dyn FnMut(&mut crate::event::Event<'_>) -> bool,
+    ) -> Result<(), PoolEmpty> {
         let mut b = match self.shared.take() {
             Ok(b) => b,
             Err(e) => {

@@ -1,0 +1,197 @@
+//! HWHDR (alias MAC2STR): the link-layer header as text.
+//!
+//! Outputs `raw.type` (ARPHRD type; `ARPHRD_VOID` 0xffff when unknown), `oob.protocol`
+//! (copied from the input, or for Ethernet the ethertype read from the header),
+//! `mac.saddr.str`, `mac.daddr.str` (`aa:bb:..`) and `mac.str` (the whole header).
+//! Logic of ulogd2 2.0.8 (as later fixed upstream): `raw.mac.saddr` when NFLOG gives it,
+//! else the Ethernet source address; Ethernet decoding only when the type is
+//! `ARPHRD_ETHER` (from `raw.type`, or for ULOG a 14-byte header).
+//! Fixed vs 2.0.8: no static-buffer overrun on `mac.str` (bugzilla #890); lengths are
+//! checked against the bytes really present (a short header is never read past).
+
+use std::sync::Arc;
+
+use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
+
+use super::fmt::put_mac;
+
+static INPUTS: &[KeyDef] = &[
+    KeyDef::new("raw.type", KeyType::U16).optional(),
+    KeyDef::new("oob.protocol", KeyType::U16),
+    KeyDef::new("raw.mac", KeyType::Raw).optional(),
+    KeyDef::new("raw.mac_len", KeyType::U16).optional(),
+    KeyDef::new("raw.mac.saddr", KeyType::Raw).optional(),
+    KeyDef::new("raw.mac.addrlen", KeyType::U16).optional(),
+];
+const IN_RAW_TYPE: usize = 0;
+const IN_OOB_PROTOCOL: usize = 1;
+const IN_RAW_MAC: usize = 2;
+const IN_RAW_MACLEN: usize = 3;
+const IN_MAC_SADDR: usize = 4;
+const IN_MAC_ADDRLEN: usize = 5;
+
+static OUTPUTS: &[KeyDef] = &[
+    KeyDef::new("raw.type", KeyType::U16),
+    KeyDef::new("oob.protocol", KeyType::U16),
+    KeyDef::new("mac.saddr.str", KeyType::String),
+    KeyDef::new("mac.daddr.str", KeyType::String),
+    KeyDef::new("mac.str", KeyType::String),
+];
+const OUT_TYPE: usize = 0;
+const OUT_PROTOCOL: usize = 1;
+const OUT_SADDR: usize = 2;
+const OUT_DADDR: usize = 3;
+const OUT_MAC: usize = 4;
+
+const ARPHRD_ETHER: u16 = 1;
+const ARPHRD_VOID: u16 = 0xffff;
+const ETH_ALEN: usize = 6;
+const ETH_HLEN: usize = 14;
+
+/// The first `len` bytes of input `idx`, clamped to what is there.
+fn prefix<'e>(ev: &'e Event<'_>, idx: usize, len: Option<u16>) -> Option<&'e [u8]> {
+    let b = ev.bytes(idx)?;
+    Some(match len {
+        Some(l) => &b[..(l as usize).min(b.len())],
+        None => b,
+    })
+}
+
+struct HwHdr;
+
+impl Stage for HwHdr {
+    fn interp(&self, ev: &mut Event<'_>) -> Ret {
+        if let Some(p) = ev.u16(IN_OOB_PROTOCOL) {
+            ev.set_u16(OUT_PROTOCOL, p);
+        }
+        let has_saddr = ev.is_set(IN_MAC_SADDR);
+        if has_saddr {
+            let Some(alen) = ev.u16(IN_MAC_ADDRLEN) else {
+                return Ret::Err;
+            };
+            ev.set_with(OUT_SADDR, |ev, buf| {
+                if let Some(s) = prefix(ev, IN_MAC_SADDR, Some(alen)) {
+                    put_mac(buf, s)
+                }
+            });
+            ev.set_u16(OUT_TYPE, ARPHRD_VOID);
+        }
+        if !ev.is_set(IN_RAW_MAC) {
+            return Ret::Ok;
+        }
+        let Some(mac_len) = ev.u16(IN_RAW_MACLEN) else {
+            return Ret::Err;
+        };
+        let ty = match ev.u16(IN_RAW_TYPE) {
+            Some(t) => t,
+            None if mac_len as usize == ETH_HLEN => ARPHRD_ETHER,
+            None => ARPHRD_VOID,
+        };
+        ev.set_u16(OUT_TYPE, ty);
+        let hdr_len = ev.bytes(IN_RAW_MAC).map_or(0, <[u8]>::len);
+        if ty == ARPHRD_ETHER && hdr_len >= ETH_HLEN {
+            if !has_saddr {
+                ev.set_with(OUT_SADDR, |ev, buf| {
+                    if let Some(h) = ev.bytes(IN_RAW_MAC) {
+                        put_mac(buf, &h[ETH_ALEN..2 * ETH_ALEN])
+                    }
+                });
+            }
+            ev.set_with(OUT_DADDR, |ev, buf| {
+                if let Some(h) = ev.bytes(IN_RAW_MAC) {
+                    put_mac(buf, &h[..ETH_ALEN])
+                }
+            });
+            if let Some(h) = ev.bytes(IN_RAW_MAC) {
+                let proto = u16::from_be_bytes([h[12], h[13]]);
+                ev.set_u16(OUT_PROTOCOL, proto);
+            }
+        }
+        ev.set_with(OUT_MAC, |ev, buf| {
+            if let Some(h) = prefix(ev, IN_RAW_MAC, Some(mac_len)) {
+                put_mac(buf, h)
+            }
+        });
+        Ret::Ok
+    }
+}
+
+fn make(_: &Options) -> Result<Arc<dyn Stage>, PluginError> {
+    Ok(Arc::new(HwHdr))
+}
+
+/// The HWHDR plugin (also registered as MAC2STR).
+pub(crate) fn spec() -> PluginSpec {
+    super::filter_spec(
+        "HWHDR",
+        &["MAC2STR"],
+        "link-layer header to text: mac.saddr.str, mac.daddr.str, mac.str, raw.type, oob.protocol",
+        vec![],
+        INPUTS,
+        OUTPUTS,
+        make,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::testutil::*;
+
+    const HDR: [u8; 14] = [0x06, 0x85, 0x5e, 0xc4, 0x59, 0x50, 0x6e, 0xc2, 0x39, 0x15, 0x32, 0xde, 0x08, 0x00];
+
+    fn keys() -> Vec<KeyDef> {
+        vec![
+            KeyDef::new("raw.mac", KeyType::Raw),
+            KeyDef::new("raw.mac_len", KeyType::U16),
+            KeyDef::new("oob.protocol", KeyType::U16),
+            KeyDef::new("raw.type", KeyType::U16),
+            KeyDef::new("raw.mac.saddr", KeyType::Raw),
+            KeyDef::new("raw.mac.addrlen", KeyType::U16),
+        ]
+    }
+
+    /// json-input-veth-hwhdr.jsonl, first line.
+    #[test]
+    fn nflog_ethernet_like_sample() {
+        let ev = vec![
+            (0, raw(&HDR)),
+            (1, u(14)),
+            (2, u(0x800)),
+            (3, u(1)),
+            (4, raw(&HDR[6..12])),
+            (5, u(6)),
+        ];
+        let rows = run1("HWHDR", keys(), vec![ev]);
+        let r = &rows[0];
+        assert_eq!(get_str(r, "mac.saddr.str").as_deref(), Some("6e:c2:39:15:32:de"));
+        assert_eq!(get_str(r, "mac.daddr.str").as_deref(), Some("06:85:5e:c4:59:50"));
+        assert_eq!(get_str(r, "mac.str").as_deref(), Some("06:85:5e:c4:59:50:6e:c2:39:15:32:de:08:00"));
+        assert_eq!(get(r, "raw.type"), Some(&u(1)));
+        assert_eq!(get(r, "oob.protocol"), Some(&u(0x800)));
+    }
+
+    #[test]
+    fn ulog_style_and_no_header_and_short_header() {
+        let events = vec![
+            // ULOG: no raw.type, 14-byte header => Ethernet.
+            vec![(0, raw(&HDR)), (1, u(14)), (2, u(0x86dd))],
+            // output hook: no header at all.
+            vec![(2, u(0x800))],
+            // claims Ethernet but only 4 bytes: no decoding, mac.str of what is there.
+            vec![(0, raw(&HDR[..4])), (1, u(14)), (2, u(0x800)), (3, u(1))],
+            // alias works and a non-Ethernet type prints the whole header only.
+            vec![(0, raw(&[1, 2, 3])), (1, u(3)), (2, u(0x800)), (3, u(772))],
+        ];
+        let (_, rows) = run_filters(keys(), events, &[("m", "MAC2STR", &[])]).unwrap();
+        assert_eq!(get_str(&rows[0], "mac.saddr.str").as_deref(), Some("6e:c2:39:15:32:de"));
+        assert_eq!(get(&rows[0], "raw.type"), Some(&u(1)));
+        assert_eq!(get(&rows[0], "oob.protocol"), Some(&u(0x800)), "ethertype from the header");
+        assert_eq!(get(&rows[1], "mac.str"), None);
+        assert_eq!(get(&rows[1], "oob.protocol"), Some(&u(0x800)));
+        assert_eq!(get(&rows[2], "mac.daddr.str"), None);
+        assert_eq!(get_str(&rows[2], "mac.str").as_deref(), Some("06:85:5e:c4"));
+        assert_eq!(get_str(&rows[3], "mac.str").as_deref(), Some("01:02:03"));
+        assert_eq!(get(&rows[3], "mac.saddr.str"), None);
+    }
+}

@@ -1,0 +1,155 @@
+//! PWSNIFF: plaintext `USER x` / `PASS y` of POP3 (110) and FTP (21) logins.
+//!
+//! Looks at IPv4 TCP packets to destination port 21 or 110 and extracts the word after
+//! the last `USER ` / `PASS ` (case-insensitive) in the payload, up to the next space,
+//! CR or LF. Any other packet returns [`Ret::Stop`]: like ulogd2, this filter ends the
+//! stack for everything that is not a candidate login packet.
+//! Differences from 2.0.8 (fixes): every read is bounded by the captured bytes and the
+//! IP total length; an IPv6 or non-IPv4 `raw.pkt` is stopped instead of being misread
+//! as IPv4; the payload starts after the TCP data offset (2.0.8 started scanning after
+//! a fixed 20 bytes, i.e. inside TCP options).
+
+use std::sync::Arc;
+
+use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
+
+static INPUTS: &[KeyDef] = &[KeyDef::new("raw.pkt", KeyType::Raw)];
+static OUTPUTS: &[KeyDef] = &[
+    KeyDef::new("pwsniff.user", KeyType::String),
+    KeyDef::new("pwsniff.pass", KeyType::String),
+];
+
+const PORTS: [u16; 2] = [110, 21];
+
+/// The TCP payload of a login candidate, as a range of `pkt`.
+fn payload(pkt: &[u8]) -> Option<std::ops::Range<usize>> {
+    if pkt.len() < 20 || pkt[0] >> 4 != 4 || pkt[9] != 6 {
+        return None;
+    }
+    let ihl = ((pkt[0] & 0x0f) as usize) * 4;
+    let tot = (u16::from_be_bytes([pkt[2], pkt[3]]) as usize).min(pkt.len());
+    if ihl < 20 || tot < ihl + 20 {
+        return None;
+    }
+    let tcp = &pkt[ihl..tot];
+    let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
+    if !PORTS.contains(&dport) {
+        return None;
+    }
+    let doff = ((tcp[12] >> 4) as usize * 4).max(20);
+    if ihl + doff > tot {
+        return Some(tot..tot);
+    }
+    Some(ihl + doff..tot)
+}
+
+/// The range of the word after the last `tag` (case-insensitive) in `data`, if it is
+/// followed by a blank and is not empty (ulogd2's rules).
+fn find_word(data: &[u8], tag: &[u8; 5]) -> Option<std::ops::Range<usize>> {
+    let mut found = None;
+    for i in 0..data.len().saturating_sub(tag.len() - 1) {
+        if data[i..].len() >= 5 && data[i..i + 5].eq_ignore_ascii_case(tag) {
+            let start = i + 5;
+            if let Some(n) = data[start..].iter().position(|&c| matches!(c, b' ' | b'\n' | b'\r')) {
+                if n > 0 {
+                    found = Some(start..start + n);
+                }
+            }
+        }
+    }
+    found
+}
+
+struct PwSniff;
+
+impl Stage for PwSniff {
+    fn interp(&self, ev: &mut Event<'_>) -> Ret {
+        let Some(pkt) = ev.bytes(0) else {
+            return Ret::Stop;
+        };
+        let Some(range) = payload(pkt) else {
+            return Ret::Stop;
+        };
+        let data = &pkt[range.clone()];
+        let user = find_word(data, b"USER ").map(|r| (r.start + range.start)..(r.end + range.start));
+        let pass = find_word(data, b"PASS ").map(|r| (r.start + range.start)..(r.end + range.start));
+        if let Some(r) = user {
+            ev.set_with(0, |ev, buf| {
+                if let Some(p) = ev.bytes(0) {
+                    buf.extend_from_slice(&p[r]);
+                }
+            });
+        }
+        if let Some(r) = pass {
+            ev.set_with(1, |ev, buf| {
+                if let Some(p) = ev.bytes(0) {
+                    buf.extend_from_slice(&p[r]);
+                }
+            });
+        }
+        Ret::Ok
+    }
+}
+
+fn make(_: &Options) -> Result<Arc<dyn Stage>, PluginError> {
+    Ok(Arc::new(PwSniff))
+}
+
+/// The PWSNIFF plugin.
+pub(crate) fn spec() -> PluginSpec {
+    super::filter_spec(
+        "PWSNIFF",
+        &[],
+        "extracts plaintext POP3/FTP USER and PASS; stops every other packet",
+        vec![],
+        INPUTS,
+        OUTPUTS,
+        make,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::testutil::*;
+
+    fn tcp_pkt(dport: u16, payload: &[u8]) -> Vec<u8> {
+        let tot = 20 + 20 + payload.len();
+        let mut p = vec![0x45, 0, (tot >> 8) as u8, tot as u8, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        p.extend_from_slice(&[0x9c, 0x40, (dport >> 8) as u8, dport as u8]);
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn extracts_and_stops() {
+        let keys = vec![KeyDef::new("raw.pkt", KeyType::Raw)];
+        let events = vec![
+            vec![(0, raw(&tcp_pkt(110, b"USER alice\r\n")))],
+            vec![(0, raw(&tcp_pkt(21, b"pass s3cret\r\n")))],
+            vec![(0, raw(&tcp_pkt(80, b"USER bob\r\n")))],
+            vec![(0, raw(&tcp_pkt(21, b"USER \r\n")))],
+            vec![(0, raw(&tcp_pkt(21, b"USER nonl")))],
+            vec![(0, raw(&[0x60, 0, 0]))],
+            vec![(0, raw(&tcp_pkt(21, b"")[..30]))],
+        ];
+        let (rep, rows) = run_filters(keys, events, &[("p", "PWSNIFF", &[])]).unwrap();
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert_eq!(get_str(&rows[0], "pwsniff.user").as_deref(), Some("alice"));
+        assert_eq!(get(&rows[0], "pwsniff.pass"), None);
+        assert_eq!(get_str(&rows[1], "pwsniff.pass").as_deref(), Some("s3cret"));
+        assert_eq!(get(&rows[2], "pwsniff.user"), None);
+        assert_eq!(rep.get("p", "stopped"), Some(4));
+    }
+
+    #[test]
+    fn never_panics_on_garbage() {
+        for len in 0..64 {
+            let mut p = tcp_pkt(21, b"USER x PASS y\n");
+            p.truncate(len);
+            let _ = payload(&p);
+            let _ = find_word(&p, b"USER ");
+        }
+    }
+}
