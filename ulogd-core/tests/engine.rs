@@ -92,9 +92,11 @@ impl Stage for Sink {
     }
 }
 
+type Sinks = Arc<Mutex<Vec<(String, Arc<SinkState>)>>>;
+
 struct World {
     reg: Registry,
-    sinks: Arc<Mutex<Vec<(String, Arc<SinkState>)>>>,
+    sinks: Sinks,
     builds: Arc<AtomicUsize>,
 }
 
@@ -135,7 +137,7 @@ fn world(count: u64, sink_delay: Duration) -> World {
             })
         }),
     });
-    let sinks: Arc<Mutex<Vec<(String, Arc<SinkState>)>>> = Arc::default();
+    let sinks: Sinks = Arc::default();
     let builds = Arc::new(AtomicUsize::new(0));
     let (s2, b2) = (sinks.clone(), builds.clone());
     reg.add(PluginSpec {
@@ -178,7 +180,7 @@ fn conf(threads: usize, keyspool: usize, stacks: &[&str], extra: &str) -> String
     s
 }
 
-fn sink<'a>(w: &'a World, id: &str) -> Arc<SinkState> {
+fn sink(w: &World, id: &str) -> Arc<SinkState> {
     w.sinks
         .lock()
         .unwrap()
