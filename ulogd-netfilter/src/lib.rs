@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod filters;
+pub mod packet;
 pub mod sources;
 pub mod wire;
 

@@ -121,7 +121,15 @@ mod tests {
     #[test]
     fn addresses() {
         let mut b = Vec::new();
-        for a in ["10.77.0.1", "fd77::1", "::1", "::", "::ffff:1.2.3.4", "::1.2.3.4", "fe80::6cc2:39ff:fe15:32de"] {
+        for a in [
+            "10.77.0.1",
+            "fd77::1",
+            "::1",
+            "::",
+            "::ffff:1.2.3.4",
+            "::1.2.3.4",
+            "fe80::6cc2:39ff:fe15:32de",
+        ] {
             b.clear();
             put_ip(&mut b, a.parse().unwrap());
             assert_eq!(std::str::from_utf8(&b).unwrap(), a);

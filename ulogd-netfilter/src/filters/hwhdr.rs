@@ -138,7 +138,9 @@ mod tests {
     use super::*;
     use crate::filters::testutil::*;
 
-    const HDR: [u8; 14] = [0x06, 0x85, 0x5e, 0xc4, 0x59, 0x50, 0x6e, 0xc2, 0x39, 0x15, 0x32, 0xde, 0x08, 0x00];
+    const HDR: [u8; 14] = [
+        0x06, 0x85, 0x5e, 0xc4, 0x59, 0x50, 0x6e, 0xc2, 0x39, 0x15, 0x32, 0xde, 0x08, 0x00,
+    ];
 
     fn keys() -> Vec<KeyDef> {
         vec![
@@ -164,9 +166,18 @@ mod tests {
         ];
         let rows = run1("HWHDR", keys(), vec![ev]);
         let r = &rows[0];
-        assert_eq!(get_str(r, "mac.saddr.str").as_deref(), Some("6e:c2:39:15:32:de"));
-        assert_eq!(get_str(r, "mac.daddr.str").as_deref(), Some("06:85:5e:c4:59:50"));
-        assert_eq!(get_str(r, "mac.str").as_deref(), Some("06:85:5e:c4:59:50:6e:c2:39:15:32:de:08:00"));
+        assert_eq!(
+            get_str(r, "mac.saddr.str").as_deref(),
+            Some("6e:c2:39:15:32:de")
+        );
+        assert_eq!(
+            get_str(r, "mac.daddr.str").as_deref(),
+            Some("06:85:5e:c4:59:50")
+        );
+        assert_eq!(
+            get_str(r, "mac.str").as_deref(),
+            Some("06:85:5e:c4:59:50:6e:c2:39:15:32:de:08:00")
+        );
         assert_eq!(get(r, "raw.type"), Some(&u(1)));
         assert_eq!(get(r, "oob.protocol"), Some(&u(0x800)));
     }
@@ -184,9 +195,16 @@ mod tests {
             vec![(0, raw(&[1, 2, 3])), (1, u(3)), (2, u(0x800)), (3, u(772))],
         ];
         let (_, rows) = run_filters(keys(), events, &[("m", "MAC2STR", &[])]).unwrap();
-        assert_eq!(get_str(&rows[0], "mac.saddr.str").as_deref(), Some("6e:c2:39:15:32:de"));
+        assert_eq!(
+            get_str(&rows[0], "mac.saddr.str").as_deref(),
+            Some("6e:c2:39:15:32:de")
+        );
         assert_eq!(get(&rows[0], "raw.type"), Some(&u(1)));
-        assert_eq!(get(&rows[0], "oob.protocol"), Some(&u(0x800)), "ethertype from the header");
+        assert_eq!(
+            get(&rows[0], "oob.protocol"),
+            Some(&u(0x800)),
+            "ethertype from the header"
+        );
         assert_eq!(get(&rows[1], "mac.str"), None);
         assert_eq!(get(&rows[1], "oob.protocol"), Some(&u(0x800)));
         assert_eq!(get(&rows[2], "mac.daddr.str"), None);

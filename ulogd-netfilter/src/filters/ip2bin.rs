@@ -93,9 +93,17 @@ mod tests {
             KeyDef::new("ip.saddr", KeyType::IpAddr),
             KeyDef::new("reply.ip.daddr", KeyType::IpAddr),
         ];
-        let events = vec![vec![(0, u(2)), (1, u(0x800)), (2, ip("127.0.0.1")), (3, ip("fd77::2"))]];
+        let events = vec![vec![
+            (0, u(2)),
+            (1, u(0x800)),
+            (2, ip("127.0.0.1")),
+            (3, ip("fd77::2")),
+        ]];
         let rows = run1("IP2BIN", keys, events);
-        assert_eq!(get_str(&rows[0], "ip.saddr.bin").as_deref(), Some("0x00000000000000000000ffff7f000001"));
+        assert_eq!(
+            get_str(&rows[0], "ip.saddr.bin").as_deref(),
+            Some("0x00000000000000000000ffff7f000001")
+        );
         assert_eq!(
             get_str(&rows[0], "reply.ip.daddr.bin").as_deref(),
             Some("0xfd770000000000000000000000000002")

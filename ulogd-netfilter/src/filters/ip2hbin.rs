@@ -81,7 +81,12 @@ mod tests {
             KeyDef::new("ip.saddr", KeyType::IpAddr),
             KeyDef::new("reply.ip.daddr", KeyType::IpAddr),
         ];
-        let events = vec![vec![(0, u(2)), (1, u(0x800)), (2, ip("127.0.0.1")), (3, ip("10.0.0.9"))]];
+        let events = vec![vec![
+            (0, u(2)),
+            (1, u(0x800)),
+            (2, ip("127.0.0.1")),
+            (3, ip("10.0.0.9")),
+        ]];
         let rows = run1("IP2HBIN", keys, events);
         assert_eq!(get(&rows[0], "ip.hsaddr"), Some(&ip("127.0.0.1")));
         assert_eq!(get(&rows[0], "reply.ip.hdaddr"), Some(&ip("10.0.0.9")));

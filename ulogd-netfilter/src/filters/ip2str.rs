@@ -109,19 +109,45 @@ mod tests {
             KeyDef::new("reply.ip.daddr", KeyType::IpAddr),
         ];
         let events = vec![
-            vec![(0, u(2)), (1, u(0x800)), (2, ip("10.77.0.1")), (3, ip("10.77.0.2"))],
-            vec![(0, u(10)), (1, u(0x86dd)), (2, ip("fd77::1")), (3, ip("fd77::2")), (5, ip("::1"))],
+            vec![
+                (0, u(2)),
+                (1, u(0x800)),
+                (2, ip("10.77.0.1")),
+                (3, ip("10.77.0.2")),
+            ],
+            vec![
+                (0, u(10)),
+                (1, u(0x86dd)),
+                (2, ip("fd77::1")),
+                (3, ip("fd77::2")),
+                (5, ip("::1")),
+            ],
             vec![(0, u(7)), (1, u(0x806)), (4, ip("192.0.2.1"))],
             vec![(0, u(7)), (1, u(0x8100)), (2, ip("192.0.2.1"))],
         ];
         let (rep, rows) = run_filters(keys, events, &[("i", "IP2STR", &[])]).unwrap();
         assert_eq!(rows.len(), 3);
-        assert_eq!(get_str(&rows[0], "ip.saddr.str").as_deref(), Some("10.77.0.1"));
-        assert_eq!(get_str(&rows[0], "ip.daddr.str").as_deref(), Some("10.77.0.2"));
+        assert_eq!(
+            get_str(&rows[0], "ip.saddr.str").as_deref(),
+            Some("10.77.0.1")
+        );
+        assert_eq!(
+            get_str(&rows[0], "ip.daddr.str").as_deref(),
+            Some("10.77.0.2")
+        );
         assert_eq!(get(&rows[0], "orig.ip.saddr.str"), None);
-        assert_eq!(get_str(&rows[1], "ip.saddr.str").as_deref(), Some("fd77::1"));
-        assert_eq!(get_str(&rows[1], "reply.ip.daddr.str").as_deref(), Some("::1"));
-        assert_eq!(get_str(&rows[2], "arp.daddr.str").as_deref(), Some("192.0.2.1"));
+        assert_eq!(
+            get_str(&rows[1], "ip.saddr.str").as_deref(),
+            Some("fd77::1")
+        );
+        assert_eq!(
+            get_str(&rows[1], "reply.ip.daddr.str").as_deref(),
+            Some("::1")
+        );
+        assert_eq!(
+            get_str(&rows[2], "arp.daddr.str").as_deref(),
+            Some("192.0.2.1")
+        );
         assert_eq!(rep.get("i", "errors"), Some(1));
     }
 

@@ -46,7 +46,11 @@ pub(crate) fn spec() -> PluginSpec {
         "drops events unless (ct.mark or oob.mark) & mask == mark",
         vec![
             OptionDef::int("mark", "0", "value the masked mark must equal"),
-            OptionDef::int("mask", "0xffffffff", "mask applied to the mark before comparing"),
+            OptionDef::int(
+                "mask",
+                "0xffffffff",
+                "mask applied to the mark before comparing",
+            ),
         ],
         INPUTS,
         &[],
@@ -61,17 +65,24 @@ mod tests {
 
     #[test]
     fn filters_on_ct_mark_then_oob_mark() {
-        let keys = vec![KeyDef::new("oob.mark", KeyType::U32), KeyDef::new("ct.mark", KeyType::U32)];
+        let keys = vec![
+            KeyDef::new("oob.mark", KeyType::U32),
+            KeyDef::new("ct.mark", KeyType::U32),
+        ];
         let events = vec![
-            vec![(0, u(0x2a))],             // oob only, matches
-            vec![(0, u(0x2b))],             // oob only, no match
+            vec![(0, u(0x2a))],               // oob only, matches
+            vec![(0, u(0x2b))],               // oob only, no match
             vec![(0, u(0x2b)), (1, u(0x2a))], // ct preferred: matches
             vec![(0, u(0x2a)), (1, u(0x1))],  // ct preferred: no match
-            vec![],                         // nothing: passes
-            vec![(0, u(0x12a))],            // masked to 0x2a: matches
+            vec![],                           // nothing: passes
+            vec![(0, u(0x12a))],              // masked to 0x2a: matches
         ];
-        let (rep, rows) =
-            run_filters(keys, events, &[("m", "MARK", &[("mark", "0x2a"), ("mask", "0xff")])]).unwrap();
+        let (rep, rows) = run_filters(
+            keys,
+            events,
+            &[("m", "MARK", &[("mark", "0x2a"), ("mask", "0xff")])],
+        )
+        .unwrap();
         assert_eq!(rows.len(), 4, "{rows:?}");
         assert_eq!(get(&rows[0], "oob.mark"), Some(&u(0x2a)));
         assert_eq!(get(&rows[1], "ct.mark"), Some(&u(0x2a)));

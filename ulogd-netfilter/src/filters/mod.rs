@@ -11,12 +11,36 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Inputs, KeyDef, Kind, OptionDef, Options, PluginError, PluginSpec, Stage};
 
+mod base;
 mod fmt;
+mod hwhdr;
+mod ifindex;
+mod ip2bin;
+mod ip2hbin;
+mod ip2str;
+mod mark;
+mod printflow;
+mod printpkt;
+mod pwsniff;
 
+#[cfg(test)]
+pub(crate) mod testutil;
 
+pub use printflow::PRINTFLOW_FIXES;
+pub use printpkt::PRINTPKT_FIXES;
 
 /// Registers every filter.
-pub fn register(_reg: &mut ulogd_core::Registry) {
+pub fn register(reg: &mut ulogd_core::Registry) {
+    reg.add(base::spec());
+    reg.add(ifindex::spec());
+    reg.add(ip2str::spec());
+    reg.add(ip2bin::spec());
+    reg.add(ip2hbin::spec());
+    reg.add(hwhdr::spec());
+    reg.add(mark::spec());
+    reg.add(printpkt::spec());
+    reg.add(printflow::spec());
+    reg.add(pwsniff::spec());
 }
 
 /// Constructor of a filter's stage from its validated options.

@@ -50,7 +50,10 @@ fn find_word(data: &[u8], tag: &[u8; 5]) -> Option<std::ops::Range<usize>> {
     for i in 0..data.len().saturating_sub(tag.len() - 1) {
         if data[i..].len() >= 5 && data[i..i + 5].eq_ignore_ascii_case(tag) {
             let start = i + 5;
-            if let Some(n) = data[start..].iter().position(|&c| matches!(c, b' ' | b'\n' | b'\r')) {
+            if let Some(n) = data[start..]
+                .iter()
+                .position(|&c| matches!(c, b' ' | b'\n' | b'\r'))
+            {
                 if n > 0 {
                     found = Some(start..start + n);
                 }
@@ -71,8 +74,10 @@ impl Stage for PwSniff {
             return Ret::Stop;
         };
         let data = &pkt[range.clone()];
-        let user = find_word(data, b"USER ").map(|r| (r.start + range.start)..(r.end + range.start));
-        let pass = find_word(data, b"PASS ").map(|r| (r.start + range.start)..(r.end + range.start));
+        let user =
+            find_word(data, b"USER ").map(|r| (r.start + range.start)..(r.end + range.start));
+        let pass =
+            find_word(data, b"PASS ").map(|r| (r.start + range.start)..(r.end + range.start));
         if let Some(r) = user {
             ev.set_with(0, |ev, buf| {
                 if let Some(p) = ev.bytes(0) {
@@ -115,7 +120,28 @@ mod tests {
 
     fn tcp_pkt(dport: u16, payload: &[u8]) -> Vec<u8> {
         let tot = 20 + 20 + payload.len();
-        let mut p = vec![0x45, 0, (tot >> 8) as u8, tot as u8, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut p = vec![
+            0x45,
+            0,
+            (tot >> 8) as u8,
+            tot as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
+        ];
         p.extend_from_slice(&[0x9c, 0x40, (dport >> 8) as u8, dport as u8]);
         p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
         p.extend_from_slice(payload);

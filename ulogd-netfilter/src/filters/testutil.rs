@@ -28,12 +28,15 @@ fn section(name: &str, entries: &[(&str, &str)]) -> Section {
     }
 }
 
+/// One filter of a test stack: (instance id, plugin, options).
+pub(crate) type FilterSpec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 /// Runs `src:TESTSRC,<filters>,out:COLLECT` where `filters` is `[(id, PLUGIN, options)]`,
 /// the source emitting `events` with keys `keys`. Returns the report and the rows.
 pub(crate) fn run_filters(
     keys: Vec<KeyDef>,
     events: Vec<TestEvent>,
-    filters: &[(&str, &str, &[(&str, &str)])],
+    filters: &[FilterSpec<'_>],
 ) -> Result<(Report, Rows), String> {
     let mut reg = Registry::new();
     crate::filters::register(&mut reg);
@@ -49,14 +52,23 @@ pub(crate) fn run_filters(
         origin: "test.conf".into(),
         sections: vec![section(
             "global",
-            &[("logfile", "stdout"), ("loglevel", "7"), ("threads", "0"), ("stack", &stack)],
+            &[
+                ("logfile", "stdout"),
+                ("loglevel", "7"),
+                ("threads", "0"),
+                ("stack", &stack),
+            ],
         )],
     };
     for (id, _, opts) in filters {
         cfg.sections.push(section(id, opts));
     }
-    let engine = Engine::from_config(&reg, &cfg, |_| {})
-        .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n"))?;
+    let engine = Engine::from_config(&reg, &cfg, |_| {}).map_err(|e| {
+        e.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
     let report = engine.run().map_err(|e| e.to_string())?;
     let rows = seen.lock().unwrap().clone();
     Ok((report, rows))
@@ -65,7 +77,9 @@ pub(crate) fn run_filters(
 /// Runs one filter without options and returns the rows (panics on engine errors:
 /// tests only).
 pub(crate) fn run1(plugin: &str, keys: Vec<KeyDef>, events: Vec<TestEvent>) -> Rows {
-    run_filters(keys, events, &[("f", plugin, &[])]).expect("engine run").1
+    run_filters(keys, events, &[("f", plugin, &[])])
+        .expect("engine run")
+        .1
 }
 
 /// The last value of key `name` in a row (the nearest producer, as a binding sees it).
@@ -96,8 +110,4 @@ pub(crate) fn raw(v: &[u8]) -> OwnedValue {
 /// An address.
 pub(crate) fn ip(v: &str) -> OwnedValue {
     OwnedValue::Addr(v.parse::<IpAddr>().unwrap())
-}
-/// A boolean.
-pub(crate) fn b(v: bool) -> OwnedValue {
-    OwnedValue::Bool(v)
 }
