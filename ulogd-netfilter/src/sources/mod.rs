@@ -1,4 +1,9 @@
 //! Sources: NFLOG and REPLAY.
 
+pub mod nflog_keys;
+mod replay;
+
 /// Registers every source.
-pub fn register(_reg: &mut ulogd_core::Registry) {}
+pub fn register(reg: &mut ulogd_core::Registry) {
+    reg.add(replay::spec());
+}

@@ -49,6 +49,14 @@ pub enum WireError {
         /// The `nlmsg_type` field.
         msg_type: u16,
     },
+    /// The message is not a ctnetlink conntrack message this codec parses
+    /// (`NFNL_SUBSYS_CTNETLINK` with `IPCTNL_MSG_CT_NEW` / `_GET` /
+    /// `_DELETE` / `_GET_CTRZERO`).
+    #[error("netlink message type {msg_type:#06x} is not a ctnetlink conntrack message")]
+    NotCtnetlinkMessage {
+        /// The `nlmsg_type` field.
+        msg_type: u16,
+    },
     /// An `emit()` was given an output buffer that is too small.
     #[error("output buffer too small: need {needed} bytes, have {available}")]
     BufferTooSmall {

@@ -18,6 +18,7 @@
 //! Walking attributes never allocates: [`nla::NlaIter`] yields views into the
 //! buffer it was given, and [`nflog::NflogRepr`] stores sub-slices of it.
 
+pub mod ctnetlink;
 pub mod nflog;
 pub mod nla;
 pub mod nlmsg;
@@ -25,6 +26,7 @@ pub mod pcap;
 
 mod error;
 
+pub use ctnetlink::{CtCounters, CtEvent, CtRepr, TupleRepr};
 pub use error::WireError;
 pub use nflog::{
     ConfigMode, ConfigRepr, NflogHwAddr, NflogPacketHdr, NflogRepr, NflogTimestamp, NflogVlan,

@@ -1,0 +1,129 @@
+//! The output keys of NFLOG, shared by every source that stands for it (NFLOG, REPLAY
+//! of NFLOG captures, later NFQUEUE), in ulogd2's order (`ulogd -i` of 2.0.8) so that
+//! wildcard outputs print them as ulogd2 did. ulogd2's pointer-only keys (`raw`, `ct`)
+//! are not carried.
+
+use ulogd_core::{Event, KeyDef, KeyType, PEN_NETFILTER};
+
+use crate::wire::NflogRepr;
+
+/// Positions in [`NFLOG_KEYS`].
+#[allow(missing_docs)]
+pub mod k {
+    pub const RAW_MAC: usize = 0;
+    pub const RAW_PKT: usize = 1;
+    pub const RAW_PKTLEN: usize = 2;
+    pub const RAW_PKTCOUNT: usize = 3;
+    pub const OOB_PREFIX: usize = 4;
+    pub const OOB_TIME_SEC: usize = 5;
+    pub const OOB_TIME_USEC: usize = 6;
+    pub const OOB_MARK: usize = 7;
+    pub const OOB_IFINDEX_IN: usize = 8;
+    pub const OOB_IFINDEX_OUT: usize = 9;
+    pub const OOB_HOOK: usize = 10;
+    pub const RAW_MAC_LEN: usize = 11;
+    pub const OOB_SEQ_LOCAL: usize = 12;
+    pub const OOB_SEQ_GLOBAL: usize = 13;
+    pub const OOB_FAMILY: usize = 14;
+    pub const OOB_PROTOCOL: usize = 15;
+    pub const OOB_UID: usize = 16;
+    pub const OOB_GID: usize = 17;
+    pub const RAW_LABEL: usize = 18;
+    pub const RAW_TYPE: usize = 19;
+    pub const RAW_MAC_SADDR: usize = 20;
+    pub const RAW_MAC_ADDRLEN: usize = 21;
+}
+
+/// NFLOG's output keys.
+pub static NFLOG_KEYS: &[KeyDef] = &[
+    KeyDef::new("raw.mac", KeyType::Raw),
+    KeyDef::new("raw.pkt", KeyType::Raw).ipfix(PEN_NETFILTER, 1),
+    KeyDef::new("raw.pktlen", KeyType::U32).ipfix(PEN_NETFILTER, 2),
+    KeyDef::new("raw.pktcount", KeyType::U32).ietf(2),
+    KeyDef::new("oob.prefix", KeyType::String).ipfix(PEN_NETFILTER, 3),
+    KeyDef::new("oob.time.sec", KeyType::U32).ietf(150),
+    KeyDef::new("oob.time.usec", KeyType::U32),
+    KeyDef::new("oob.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
+    KeyDef::new("oob.ifindex_in", KeyType::U32).ietf(10),
+    KeyDef::new("oob.ifindex_out", KeyType::U32).ietf(14),
+    KeyDef::new("oob.hook", KeyType::U8).ipfix(PEN_NETFILTER, 5),
+    KeyDef::new("raw.mac_len", KeyType::U16),
+    KeyDef::new("oob.seq.local", KeyType::U32).ipfix(PEN_NETFILTER, 7),
+    KeyDef::new("oob.seq.global", KeyType::U32).ipfix(PEN_NETFILTER, 8),
+    KeyDef::new("oob.family", KeyType::U8),
+    KeyDef::new("oob.protocol", KeyType::U16),
+    KeyDef::new("oob.uid", KeyType::U32),
+    KeyDef::new("oob.gid", KeyType::U32),
+    KeyDef::new("raw.label", KeyType::U8),
+    KeyDef::new("raw.type", KeyType::U16),
+    KeyDef::new("raw.mac.saddr", KeyType::Raw).ietf(56),
+    KeyDef::new("raw.mac.addrlen", KeyType::U16),
+];
+
+/// Sets NFLOG's keys from a parsed message, under exactly ulogd2's conditions:
+/// the hardware header only when present, interfaces only when non-zero, uid/gid and
+/// sequence numbers only when the kernel sent them, `raw.pktcount` always 1, the mark
+/// always (0 when absent), `raw.label` always. `fallback` is the time used when the
+/// message has no kernel timestamp (now for a live socket, the record time for replay).
+pub fn fill_from_repr(ev: &mut Event<'_>, r: &NflogRepr<'_>, fallback: (u32, u32), label: u8) {
+    if let Some(h) = r.packet_hdr {
+        ev.set_u8(k::OOB_HOOK, h.hook);
+        ev.set_u16(k::OOB_PROTOCOL, h.hw_protocol);
+    }
+    if let Some(hdr) = r.hwheader.filter(|h| !h.is_empty()) {
+        ev.set_bytes(k::RAW_MAC, hdr);
+        ev.set_u16(k::RAW_MAC_LEN, r.hwlen.unwrap_or(hdr.len() as u16));
+        if let Some(t) = r.hwtype {
+            ev.set_u16(k::RAW_TYPE, t);
+        }
+    }
+    if let Some(hw) = r.hwaddr {
+        let n = (hw.addr_len as usize).min(hw.addr.len());
+        ev.set_bytes(k::RAW_MAC_SADDR, &hw.addr[..n]);
+        ev.set_u16(k::RAW_MAC_ADDRLEN, hw.addr_len);
+    }
+    if let Some(p) = r.payload {
+        ev.set_bytes(k::RAW_PKT, p);
+        ev.set_u32(k::RAW_PKTLEN, p.len() as u32);
+    }
+    ev.set_u32(k::RAW_PKTCOUNT, 1);
+    if let Some(p) = r.prefix {
+        ev.set_bytes(k::OOB_PREFIX, p);
+    }
+    let (sec, usec) = match r.timestamp {
+        // ulogd2 trusts the kernel time unless its seconds are 0.
+        Some(t) if t.sec != 0 => (t.sec as u32, t.usec as u32),
+        _ => fallback,
+    };
+    ev.set_u32(k::OOB_TIME_SEC, sec);
+    ev.set_u32(k::OOB_TIME_USEC, usec);
+    ev.set_u32(k::OOB_MARK, r.mark.unwrap_or(0));
+    if let Some(i) = r.indev.filter(|&i| i > 0) {
+        ev.set_u32(k::OOB_IFINDEX_IN, i);
+    }
+    if let Some(i) = r.outdev.filter(|&i| i > 0) {
+        ev.set_u32(k::OOB_IFINDEX_OUT, i);
+    }
+    if let Some(u) = r.uid {
+        ev.set_u32(k::OOB_UID, u);
+    }
+    if let Some(g) = r.gid {
+        ev.set_u32(k::OOB_GID, g);
+    }
+    if let Some(s) = r.seq {
+        ev.set_u32(k::OOB_SEQ_LOCAL, s);
+    }
+    if let Some(s) = r.seq_global {
+        ev.set_u32(k::OOB_SEQ_GLOBAL, s);
+    }
+    ev.set_u8(k::OOB_FAMILY, r.family);
+    ev.set_u8(k::RAW_LABEL, label);
+}
+
+/// The current wall-clock time as (seconds, microseconds).
+pub fn now() -> (u32, u32) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as u32, d.subsec_micros())
+}
