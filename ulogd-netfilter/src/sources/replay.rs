@@ -8,10 +8,14 @@
 use std::time::Duration;
 
 use memmap2::Mmap;
-use ulogd_core::{Built, Emit, Flow, OptionDef, Options, PluginError, PluginSpec, Source, SourceSetup, Wake};
+use ulogd_core::{
+    Built, Emit, Flow, OptionDef, Options, PluginError, PluginSpec, Source, SourceSetup, Wake,
+};
 
 use super::nflog_keys::{fill_from_repr, k, NFLOG_KEYS};
-use crate::wire::pcap::{LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NFLOG, LINKTYPE_RAW};
+use crate::wire::pcap::{
+    LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NFLOG, LINKTYPE_RAW,
+};
 use crate::wire::{NflogRepr, PcapReader};
 
 /// Events emitted per run before letting the loop poll everything else.
@@ -37,15 +41,25 @@ impl Replay {
     fn options() -> Vec<OptionDef> {
         vec![
             OptionDef::string("file", "", "pcap or pcapng file to replay").required(),
-            OptionDef::int("speed", "0", "0 = as fast as possible, 1 = original pacing, N = N times faster"),
-            OptionDef::int("numeric_label", "0", "value of raw.label, as NFLOG's option"),
+            OptionDef::int(
+                "speed",
+                "0",
+                "0 = as fast as possible, 1 = original pacing, N = N times faster",
+            ),
+            OptionDef::int(
+                "numeric_label",
+                "0",
+                "value of raw.label, as NFLOG's option",
+            ),
         ]
     }
 
     fn build(o: &Options) -> Result<Replay, PluginError> {
         let speed = o.int("speed");
         if speed < 0 {
-            return Err(PluginError::new(o.error("speed", "must be 0 or more").to_string()));
+            return Err(PluginError::new(
+                o.error("speed", "must be 0 or more").to_string(),
+            ));
         }
         Ok(Replay {
             path: o.str("file").to_string(),
@@ -65,7 +79,13 @@ impl Replay {
 
 /// Fills bare-packet keys for raw IP / Ethernet captures. Returns false when the
 /// record holds nothing we can emit.
-fn fill_bare(ev: &mut ulogd_core::Event<'_>, linktype: u32, data: &[u8], ts: (u32, u32), label: u8) -> bool {
+fn fill_bare(
+    ev: &mut ulogd_core::Event<'_>,
+    linktype: u32,
+    data: &[u8],
+    ts: (u32, u32),
+    label: u8,
+) -> bool {
     let mut pkt = data;
     if linktype == LINKTYPE_ETHERNET {
         if data.len() < 14 {
@@ -73,7 +93,12 @@ fn fill_bare(ev: &mut ulogd_core::Event<'_>, linktype: u32, data: &[u8], ts: (u3
         }
         let mut off = 12;
         // Skip 802.1Q / 802.1ad tags.
-        while data.len() >= off + 2 && matches!(u16::from_be_bytes([data[off], data[off + 1]]), 0x8100 | 0x88a8) {
+        while data.len() >= off + 2
+            && matches!(
+                u16::from_be_bytes([data[off], data[off + 1]]),
+                0x8100 | 0x88a8
+            )
+        {
             off += 4;
         }
         if data.len() < off + 2 {
@@ -103,25 +128,36 @@ fn fill_bare(ev: &mut ulogd_core::Event<'_>, linktype: u32, data: &[u8], ts: (u3
 
 impl Source for Replay {
     fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
-        let f = std::fs::File::open(&self.path).map_err(|e| PluginError::new(format!("cannot open {}: {e}", self.path)))?;
+        let f = std::fs::File::open(&self.path)
+            .map_err(|e| PluginError::new(format!("cannot open {}: {e}", self.path)))?;
         // SAFETY: the file is mapped read-only; a capture truncated underneath us would
         // fault, which is the documented risk of replaying a file that is still written.
-        let map = unsafe { Mmap::map(&f) }.map_err(|e| PluginError::new(format!("cannot map {}: {e}", self.path)))?;
-        PcapReader::new(&map).map_err(|e| PluginError::new(format!("{}: not a pcap/pcapng file: {e}", self.path)))?;
+        let map = unsafe { Mmap::map(&f) }
+            .map_err(|e| PluginError::new(format!("cannot map {}: {e}", self.path)))?;
+        PcapReader::new(&map)
+            .map_err(|e| PluginError::new(format!("{}: not a pcap/pcapng file: {e}", self.path)))?;
         self.map = Some(map);
         self.timer = setup.add_timer(Duration::from_millis(0), None);
         Ok(())
     }
 
     fn run(&mut self, _wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
-        let Some(map) = self.map.as_ref() else { return Ok(Flow::Finished) };
-        let Ok(reader) = PcapReader::new(map) else { return Ok(Flow::Finished) };
+        let Some(map) = self.map.as_ref() else {
+            return Ok(Flow::Finished);
+        };
+        let Ok(reader) = PcapReader::new(map) else {
+            return Ok(Flow::Finished);
+        };
         let mut n = 0;
         for (i, rec) in reader.enumerate().skip(self.done) {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
-                    log::warn!("REPLAY {}: record {} is malformed, stopping there: {e}", self.path, i + 1);
+                    log::warn!(
+                        "REPLAY {}: record {} is malformed, stopping there: {e}",
+                        self.path,
+                        i + 1
+                    );
                     self.malformed += 1;
                     return Ok(Flow::Finished);
                 }
@@ -148,7 +184,11 @@ impl Source for Replay {
                     }),
                     Err(e) => {
                         if self.malformed == 0 {
-                            log::warn!("REPLAY {}: record {} is not a valid NFLOG record: {e}", self.path, i + 1);
+                            log::warn!(
+                                "REPLAY {}: record {} is not a valid NFLOG record: {e}",
+                                self.path,
+                                i + 1
+                            );
                         }
                         self.malformed += 1;
                         ok = false;
@@ -161,7 +201,10 @@ impl Source for Replay {
                 }
                 other => {
                     if self.unsupported == 0 {
-                        log::warn!("REPLAY {}: link type {other} is not supported; skipping such records", self.path);
+                        log::warn!(
+                            "REPLAY {}: link type {other} is not supported; skipping such records",
+                            self.path
+                        );
                     }
                     self.unsupported += 1;
                     ok = false;

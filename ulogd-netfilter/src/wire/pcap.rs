@@ -287,7 +287,7 @@ impl<'a> PcapReader<'a> {
             });
         };
         let t = total as usize;
-        if t < 12 || t % 4 != 0 || t > rest.len() {
+        if t < 12 || !t.is_multiple_of(4) || t > rest.len() {
             return Err(WireError::BadPcapngBlockLen {
                 len: total,
                 available: rest.len(),
