@@ -71,11 +71,6 @@ impl OutFile {
         self.path = path;
     }
 
-    /// Whether a file is open.
-    pub fn is_open(&self) -> bool {
-        self.dest.is_some()
-    }
-
     fn open_dest(&self) -> io::Result<(Dest, bool)> {
         if is_stdout(&self.path) {
             return Ok((Dest::Stdout(BufWriter::with_capacity(BUF_SIZE, io::stdout())), false));

@@ -153,14 +153,16 @@ impl ObjBuilder {
 
 /// Formats one event as a JSON line (with the trailing `\n`). `now` is used when no
 /// `oob.time.sec` is set; `offset_of` gives the UTC offset of a time.
-pub(crate) fn format_event<'a>(
+pub(crate) fn format_event<'a, I>(
     b: &mut ObjBuilder,
     out: &mut Vec<u8>,
     o: &JsonOpts,
-    keys: impl Iterator<Item = (&'a KeyDef, Option<Value<'a>>)> + Clone,
+    keys: impl Fn() -> I,
     now: i64,
     offset_of: impl Fn(i64) -> i32,
-) {
+) where
+    I: Iterator<Item = (&'a KeyDef, Option<Value<'a>>)>,
+{
     b.clear();
     if o.eventv1 {
         b.set("@version", |v| {
@@ -171,7 +173,7 @@ pub(crate) fn format_event<'a>(
     if o.timestamp {
         // ulogd2 takes the last input named oob.time.sec / oob.time.usec.
         let (mut sec, mut usec) = (None, None);
-        for (d, v) in keys.clone() {
+        for (d, v) in keys() {
             if d.name == "oob.time.sec" {
                 sec = Some(v);
             } else if d.name == "oob.time.usec" {
@@ -196,7 +198,7 @@ pub(crate) fn format_event<'a>(
         });
     }
     b.set("dvc", |v| push_json_str(v, o.device.as_bytes()));
-    for (d, v) in keys {
+    for (d, v) in keys() {
         let Some(v) = v else { continue };
         let name = d.json_name();
         match (d.ty, v) {
@@ -276,7 +278,7 @@ impl Stage for JsonStage {
         let mut g = self.lock();
         let Inner { out, b, buf } = &mut *g;
         buf.clear();
-        format_event(b, buf, &self.opts, ev.wildcard(), time::now().0, time::local_offset);
+        format_event(b, buf, &self.opts, || ev.wildcard(), time::now().0, time::local_offset);
         let ok = match out {
             Out::File(f) => f.write_record(buf),
             Out::Net(c) => c.send(buf),
@@ -515,7 +517,7 @@ mod tests {
         let mut out = Vec::new();
         let mut o = opts();
         o.timestamp = false;
-        format_event(&mut b, &mut out, &o, keys.clone().into_iter(), 0, |_| 0);
+        format_event(&mut b, &mut out, &o, || keys.clone().into_iter(), 0, |_| 0);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"dvc\": \"Netfilter\", \"oob.protocol\": 2048, \"oob.prefix\": \"ok\", \"raw.label\": 1, \"src_ip\": \"10.0.0.1\"}\n"
@@ -524,7 +526,7 @@ mod tests {
         o.eventv1 = true;
         o.timestamp = true;
         let mut out = Vec::new();
-        format_event(&mut b, &mut out, &o, keys.into_iter(), 0, |_| 0);
+        format_event(&mut b, &mut out, &o, || keys.clone().into_iter(), 0, |_| 0);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"@version\": 1, \"@timestamp\": \"1970-01-01T00:00:00\", \"dvc\": \"Netfilter\", \"oob.protocol\": 2048, \"oob.prefix\": \"ok\", \"action\": \"allowed\", \"src_ip\": \"10.0.0.1\"}\n"

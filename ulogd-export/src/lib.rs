@@ -1,5 +1,35 @@
-//! ulogd-rs outputs: LOGEMU, SYSLOG, JSON, GPRINT, OPRINT, XML, PCAP, NACCT, GRAPHITE, ...
+//! ulogd-rs outputs: LOGEMU, SYSLOG, JSON, GPRINT, OPRINT, XML, PCAP, NACCT, GRAPHITE.
+//!
+//! Every output is a [`ulogd_core::Stage`] shared by the stacks that name it: the
+//! writer sits behind a mutex (SIGHUP reopen takes the same lock), files and sockets
+//! are opened in `start()` (never by the constructor, so `--check` has no side
+//! effects), and records are formatted into a buffer reused from event to event.
 #![warn(missing_docs)]
 
+mod file;
+mod gprint;
+mod graphite;
+mod json;
+mod logemu;
+mod nacct;
+mod net;
+mod oprint;
+mod pcap;
+mod syslog;
+mod time;
+mod xml;
+
+pub use time::set_utc_offset_override;
+
 /// Registers every output plugin.
-pub fn register(_reg: &mut ulogd_core::Registry) {}
+pub fn register(reg: &mut ulogd_core::Registry) {
+    reg.add(logemu::spec());
+    reg.add(syslog::spec());
+    reg.add(json::spec());
+    reg.add(gprint::spec());
+    reg.add(oprint::spec());
+    reg.add(pcap::spec());
+    reg.add(xml::spec());
+    reg.add(nacct::spec());
+    reg.add(graphite::spec());
+}
