@@ -73,7 +73,10 @@ impl OutFile {
 
     fn open_dest(&self) -> io::Result<(Dest, bool)> {
         if is_stdout(&self.path) {
-            return Ok((Dest::Stdout(BufWriter::with_capacity(BUF_SIZE, io::stdout())), false));
+            return Ok((
+                Dest::Stdout(BufWriter::with_capacity(BUF_SIZE, io::stdout())),
+                false,
+            ));
         }
         let f = OpenOptions::new()
             .append(true)

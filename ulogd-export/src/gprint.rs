@@ -79,7 +79,11 @@ pub(crate) fn spec() -> PluginSpec {
         kind: Kind::Sink,
         summary: "every key as key=value, comma separated, one line per event",
         options: vec![
-            OptionDef::string("file", "/var/log/ulogd_gprint.log", "output file (- for stdout)"),
+            OptionDef::string(
+                "file",
+                "/var/log/ulogd_gprint.log",
+                "output file (- for stdout)",
+            ),
             OptionDef::boolean("sync", "0", "flush after every line"),
             OptionDef::boolean("timestamp", "0", "prefix lines with timestamp=<local time>"),
         ],

@@ -14,7 +14,14 @@ use crate::net::{Endpoint, NetConn};
 use crate::time;
 
 /// The two Carbon lines of one sum.
-pub(crate) fn format_lines(out: &mut Vec<u8>, prefix: &str, name: &[u8], pkts: u64, bytes: u64, ts: i64) {
+pub(crate) fn format_lines(
+    out: &mut Vec<u8>,
+    prefix: &str,
+    name: &[u8],
+    pkts: u64,
+    bytes: u64,
+    ts: i64,
+) {
     for (what, v) in [("pkts", pkts), ("bytes", bytes)] {
         out.extend_from_slice(prefix.as_bytes());
         out.push(b'.');
@@ -44,7 +51,10 @@ impl Stage for Graphite {
         let mut g = self.lock();
         g.conn.connect_now();
         if !g.conn.is_connected() {
-            log::warn!("GRAPHITE: {} is not reachable; sums are dropped until it is", g.conn.ep.describe());
+            log::warn!(
+                "GRAPHITE: {} is not reachable; sums are dropped until it is",
+                g.conn.ep.describe()
+            );
         }
         Ok(())
     }
@@ -53,11 +63,21 @@ impl Stage for Graphite {
         let Some(name) = ev.bytes(0) else {
             return Ret::Ok;
         };
-        let ts = ev.u64(3).map(|s| s as u32 as i64).unwrap_or_else(|| time::now().0);
+        let ts = ev
+            .u64(3)
+            .map(|s| s as u32 as i64)
+            .unwrap_or_else(|| time::now().0);
         let mut g = self.lock();
         let Inner { conn, buf } = &mut *g;
         buf.clear();
-        format_lines(buf, &self.prefix, name, ev.u64(1).unwrap_or(0), ev.u64(2).unwrap_or(0), ts);
+        format_lines(
+            buf,
+            &self.prefix,
+            name,
+            ev.u64(1).unwrap_or(0),
+            ev.u64(2).unwrap_or(0),
+            ts,
+        );
         if conn.send(buf) {
             Ret::Ok
         } else {
@@ -89,7 +109,11 @@ impl Stage for Graphite {
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         let g = self.lock();
-        vec![("sent", g.conn.sent), ("lost", g.conn.lost), ("connects", g.conn.connects)]
+        vec![
+            ("sent", g.conn.sent),
+            ("lost", g.conn.lost),
+            ("connects", g.conn.connects),
+        ]
     }
 }
 
@@ -117,13 +141,18 @@ pub(crate) fn spec() -> PluginSpec {
         build: Box::new(move |ctx| {
             let o = ctx.options;
             if o.str("port").parse::<u16>().is_err() {
-                return Err(PluginError::new(o.error("port", "must be a port number").to_string()));
+                return Err(PluginError::new(
+                    o.error("port", "must be a port number").to_string(),
+                ));
             }
             Ok(Built::Stage {
                 stage: Arc::new(Graphite {
                     prefix: o.str("prefix").to_string(),
                     inner: Mutex::new(Inner {
-                        conn: NetConn::new(Endpoint::Tcp(o.str("host").into(), o.str("port").into())),
+                        conn: NetConn::new(Endpoint::Tcp(
+                            o.str("host").into(),
+                            o.str("port").into(),
+                        )),
                         buf: Vec::with_capacity(256),
                     }),
                 }),

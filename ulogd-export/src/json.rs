@@ -51,12 +51,7 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &[u8]) -> bool {
 }
 
 /// Appends the timestamp text (without quotes).
-pub(crate) fn push_timestamp(
-    out: &mut Vec<u8>,
-    tm: &time::Tm,
-    usec: Option<u32>,
-    fmt: TsFormat,
-) {
+pub(crate) fn push_timestamp(out: &mut Vec<u8>, tm: &time::Tm, usec: Option<u32>, fmt: TsFormat) {
     let _ = write!(
         out,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -278,7 +273,14 @@ impl Stage for JsonStage {
         let mut g = self.lock();
         let Inner { out, b, buf } = &mut *g;
         buf.clear();
-        format_event(b, buf, &self.opts, || ev.wildcard(), time::now().0, time::local_offset);
+        format_event(
+            b,
+            buf,
+            &self.opts,
+            || ev.wildcard(),
+            time::now().0,
+            time::local_offset,
+        );
         let ok = match out {
             Out::File(f) => f.write_record(buf),
             Out::Net(c) => c.send(buf),
@@ -362,12 +364,20 @@ pub(crate) fn spec() -> PluginSpec {
         kind: Kind::Sink,
         summary: "one JSON object per event, to a file or a tcp/udp/unix socket",
         options: vec![
-            OptionDef::string("file", "/var/log/ulogd.json", "output file, or socket path in unix mode"),
+            OptionDef::string(
+                "file",
+                "/var/log/ulogd.json",
+                "output file, or socket path in unix mode",
+            ),
             OptionDef::boolean("sync", "0", "flush after every line (file mode)"),
             OptionDef::boolean("timestamp", "1", "add a timestamp field"),
             OptionDef::boolean("eventv1", "0", "Logstash event v1 (@version, @timestamp)"),
             OptionDef::string("device", "Netfilter", "value of the dvc field"),
-            OptionDef::boolean("boolean_label", "0", "print raw.label as action: allowed|blocked"),
+            OptionDef::boolean(
+                "boolean_label",
+                "0",
+                "print raw.label as action: allowed|blocked",
+            ),
             OptionDef::string("mode", "file", "file, tcp, udp or unix"),
             OptionDef::string("host", "127.0.0.1", "host name or address (tcp/udp)"),
             OptionDef::string("port", "12345", "port (tcp/udp)"),
@@ -417,8 +427,11 @@ pub(crate) fn spec() -> PluginSpec {
                 }
                 other => {
                     return Err(PluginError::new(
-                        o.error("mode", format!("must be file, tcp, udp or unix, not \"{other}\""))
-                            .to_string(),
+                        o.error(
+                            "mode",
+                            format!("must be file, tcp, udp or unix, not \"{other}\""),
+                        )
+                        .to_string(),
                     ))
                 }
             };
@@ -481,19 +494,34 @@ mod tests {
     fn timestamps() {
         let t = 1_795_559_069;
         let mut v = Vec::new();
-        push_timestamp(&mut v, &time::broken_down(t, 0), Some(981723), TsFormat::Ulogd2);
+        push_timestamp(
+            &mut v,
+            &time::broken_down(t, 0),
+            Some(981723),
+            TsFormat::Ulogd2,
+        );
         assert_eq!(v, b"2026-11-24T22:24:29.981723");
         v.clear();
         push_timestamp(&mut v, &time::broken_down(t, 3600), None, TsFormat::Ulogd2);
         assert_eq!(v, b"2026-11-24T23:24:29+0100");
         v.clear();
-        push_timestamp(&mut v, &time::broken_down(t, -12600), None, TsFormat::Ulogd2);
+        push_timestamp(
+            &mut v,
+            &time::broken_down(t, -12600),
+            None,
+            TsFormat::Ulogd2,
+        );
         assert_eq!(v, b"2026-11-24T18:54:29-0330");
         v.clear();
         push_timestamp(&mut v, &time::broken_down(t, 0), Some(5), TsFormat::Rfc3339);
         assert_eq!(v, b"2026-11-24T22:24:29.000005+00:00");
         v.clear();
-        push_timestamp(&mut v, &time::broken_down(t, 19800), None, TsFormat::Rfc3339);
+        push_timestamp(
+            &mut v,
+            &time::broken_down(t, 19800),
+            None,
+            TsFormat::Rfc3339,
+        );
         assert_eq!(v, b"2026-11-25T03:54:29+05:30");
     }
 

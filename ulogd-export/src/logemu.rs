@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ulogd_core::{Built, Event, Inputs, Kind, KeyDef, KeyType, OptionDef, PluginSpec};
+use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginSpec};
 
 use crate::file::{c_str, FileStage, Formatter};
 use crate::time;
@@ -59,7 +59,11 @@ pub(crate) fn spec() -> PluginSpec {
         kind: Kind::Sink,
         summary: "syslog-style text lines (PRINTPKT/PRINTFLOW) in a file",
         options: vec![
-            OptionDef::string("file", "/var/log/ulogd_syslogemu.log", "output file (- for stdout)"),
+            OptionDef::string(
+                "file",
+                "/var/log/ulogd_syslogemu.log",
+                "output file (- for stdout)",
+            ),
             OptionDef::boolean("sync", "0", "flush after every line"),
         ],
         inputs: inputs.clone(),

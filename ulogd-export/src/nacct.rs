@@ -89,7 +89,11 @@ pub(crate) fn spec() -> PluginSpec {
         kind: Kind::Sink,
         summary: "nacctd-compatible flow accounting lines",
         options: vec![
-            OptionDef::string("file", "/var/log/ulogd_nacct.log", "output file (- for stdout)"),
+            OptionDef::string(
+                "file",
+                "/var/log/ulogd_nacct.log",
+                "output file (- for stdout)",
+            ),
             OptionDef::boolean("sync", "0", "flush after every line"),
         ],
         inputs: inputs.clone(),
@@ -98,7 +102,12 @@ pub(crate) fn spec() -> PluginSpec {
         build: Box::new(move |ctx| {
             let o = ctx.options;
             Ok(Built::Stage {
-                stage: Arc::new(FileStage::new("NACCT", Nacct, o.str("file"), o.bool("sync"))),
+                stage: Arc::new(FileStage::new(
+                    "NACCT",
+                    Nacct,
+                    o.str("file"),
+                    o.bool("sync"),
+                )),
                 inputs: Inputs::Keys(inputs.clone()),
                 outputs: vec![],
             })
@@ -113,8 +122,28 @@ mod tests {
     #[test]
     fn lines_like_sample() {
         let mut out = Vec::new();
-        format_line(&mut out, 1795560563, 6, b"127.0.0.1", 55876, b"127.0.0.1", 8080, 1, 40);
-        format_line(&mut out, 1795560568, 1, b"127.0.0.1", 8, b"127.0.0.1", 0, 2, 168);
+        format_line(
+            &mut out,
+            1795560563,
+            6,
+            b"127.0.0.1",
+            55876,
+            b"127.0.0.1",
+            8080,
+            1,
+            40,
+        );
+        format_line(
+            &mut out,
+            1795560568,
+            1,
+            b"127.0.0.1",
+            8,
+            b"127.0.0.1",
+            0,
+            2,
+            168,
+        );
         format_line(&mut out, 1795560568, 17, b"::1", 54541, b"::1", 9999, 0, 0);
         // samples/nacct-nfct.log lines 1, and the spec's ICMP / IPv6 examples.
         assert_eq!(

@@ -54,7 +54,11 @@ pub(crate) fn spec() -> PluginSpec {
         kind: Kind::Sink,
         summary: "debug dump: one key=value line per key, records separated by ===>PACKET BOUNDARY",
         options: vec![
-            OptionDef::string("file", "/var/log/ulogd_oprint.log", "output file (- for stdout)"),
+            OptionDef::string(
+                "file",
+                "/var/log/ulogd_oprint.log",
+                "output file (- for stdout)",
+            ),
             OptionDef::boolean("sync", "0", "flush after every record"),
         ],
         inputs: vec![],
@@ -63,7 +67,12 @@ pub(crate) fn spec() -> PluginSpec {
         build: Box::new(|ctx| {
             let o = ctx.options;
             Ok(Built::Stage {
-                stage: Arc::new(FileStage::new("OPRINT", Oprint, o.str("file"), o.bool("sync"))),
+                stage: Arc::new(FileStage::new(
+                    "OPRINT",
+                    Oprint,
+                    o.str("file"),
+                    o.bool("sync"),
+                )),
                 inputs: Inputs::All,
                 outputs: vec![],
             })

@@ -120,7 +120,10 @@ impl Formatter for Pcap {
         let Some(pkt) = ev.bytes(PKT) else {
             return false;
         };
-        let caplen = ev.u32(PKTLEN).unwrap_or(pkt.len() as u32).min(pkt.len() as u32);
+        let caplen = ev
+            .u32(PKTLEN)
+            .unwrap_or(pkt.len() as u32)
+            .min(pkt.len() as u32);
         let pkt = &pkt[..caplen as usize];
         let family = ev.u8(FAMILY).unwrap_or(0);
         let len = match family {
@@ -184,7 +187,11 @@ pub(crate) fn spec() -> PluginSpec {
         options: vec![
             OptionDef::string("file", "/var/log/ulogd.pcap", "capture file"),
             OptionDef::boolean("sync", "0", "flush after every packet"),
-            OptionDef::string("linktype", "raw", "raw (LINKTYPE_RAW, as ulogd2) or nflog (LINKTYPE_NFLOG)"),
+            OptionDef::string(
+                "linktype",
+                "raw",
+                "raw (LINKTYPE_RAW, as ulogd2) or nflog (LINKTYPE_NFLOG)",
+            ),
         ],
         inputs: inputs.clone(),
         outputs: vec![],
@@ -196,14 +203,18 @@ pub(crate) fn spec() -> PluginSpec {
                 "nflog" => LINKTYPE_NFLOG,
                 other => {
                     return Err(PluginError::new(
-                        o.error("linktype", format!("must be raw or nflog, not \"{other}\"")).to_string(),
+                        o.error("linktype", format!("must be raw or nflog, not \"{other}\""))
+                            .to_string(),
                     ))
                 }
             };
             Ok(Built::Stage {
                 stage: Arc::new(FileStage::new(
                     "PCAP",
-                    Pcap { linktype, body: Vec::with_capacity(2048) },
+                    Pcap {
+                        linktype,
+                        body: Vec::with_capacity(2048),
+                    },
                     o.str("file"),
                     o.bool("sync"),
                 )),

@@ -8,7 +8,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret};
+use ulogd_core::{
+    Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret,
+};
 
 use crate::file::c_str;
 
@@ -79,7 +81,13 @@ impl ulogd_core::Stage for SyslogStage {
         buf.extend_from_slice(c_str(p));
         buf.push(0);
         // SAFETY: buf is NUL-terminated with no interior NUL (c_str cut it).
-        unsafe { libc::syslog(self.prio, c"%s".as_ptr(), buf.as_ptr() as *const libc::c_char) };
+        unsafe {
+            libc::syslog(
+                self.prio,
+                c"%s".as_ptr(),
+                buf.as_ptr() as *const libc::c_char,
+            )
+        };
         Ret::Ok
     }
 }
@@ -93,7 +101,11 @@ pub(crate) fn spec() -> PluginSpec {
         kind: Kind::Sink,
         summary: "print lines to syslog(3)",
         options: vec![
-            OptionDef::string("facility", "LOG_KERN", "LOG_KERN (logged as LOG_DAEMON), LOG_DAEMON, LOG_USER, LOG_LOCAL0-7"),
+            OptionDef::string(
+                "facility",
+                "LOG_KERN",
+                "LOG_KERN (logged as LOG_DAEMON), LOG_DAEMON, LOG_USER, LOG_LOCAL0-7",
+            ),
             OptionDef::string("level", "LOG_NOTICE", "LOG_EMERG ... LOG_DEBUG"),
         ],
         inputs: inputs.clone(),
@@ -128,8 +140,14 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(facility("LOG_LOCAL2").unwrap() | level("LOG_INFO").unwrap(), 150);
-        assert_eq!(facility("LOG_DAEMON").unwrap() | level("LOG_NOTICE").unwrap(), 29);
+        assert_eq!(
+            facility("LOG_LOCAL2").unwrap() | level("LOG_INFO").unwrap(),
+            150
+        );
+        assert_eq!(
+            facility("LOG_DAEMON").unwrap() | level("LOG_NOTICE").unwrap(),
+            29
+        );
         assert_eq!(facility("LOG_KERN"), Some(0));
         assert!(facility("LOG_FOO").is_none() && level("NOTICE").is_none());
     }

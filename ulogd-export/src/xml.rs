@@ -18,37 +18,37 @@ use crate::file::{c_str, OutFile};
 use crate::time::{self, Tm};
 
 const KEYS: &[(&str, KeyType)] = &[
-    ("oob.prefix", KeyType::String),    // 0
-    ("oob.hook", KeyType::Any),         // 1
-    ("oob.protocol", KeyType::Any),     // 2
-    ("raw.mac.saddr", KeyType::Any),    // 3
-    ("oob.mark", KeyType::Any),         // 4
-    ("oob.ifindex_in", KeyType::Any),   // 5
-    ("oob.ifindex_out", KeyType::Any),  // 6
-    ("raw.pkt", KeyType::Any),          // 7
-    ("raw.pktlen", KeyType::Any),       // 8
-    ("oob.time.sec", KeyType::Any),     // 9
-    ("oob.family", KeyType::Any),       // 10
-    ("orig.ip.saddr.str", KeyType::Any), // 11
-    ("orig.ip.daddr.str", KeyType::Any), // 12
-    ("orig.ip.protocol", KeyType::Any), // 13
-    ("orig.l4.sport", KeyType::Any),    // 14
-    ("orig.l4.dport", KeyType::Any),    // 15
-    ("orig.raw.pktcount", KeyType::Any), // 16
-    ("orig.raw.pktlen", KeyType::Any),  // 17
+    ("oob.prefix", KeyType::String),      // 0
+    ("oob.hook", KeyType::Any),           // 1
+    ("oob.protocol", KeyType::Any),       // 2
+    ("raw.mac.saddr", KeyType::Any),      // 3
+    ("oob.mark", KeyType::Any),           // 4
+    ("oob.ifindex_in", KeyType::Any),     // 5
+    ("oob.ifindex_out", KeyType::Any),    // 6
+    ("raw.pkt", KeyType::Any),            // 7
+    ("raw.pktlen", KeyType::Any),         // 8
+    ("oob.time.sec", KeyType::Any),       // 9
+    ("oob.family", KeyType::Any),         // 10
+    ("orig.ip.saddr.str", KeyType::Any),  // 11
+    ("orig.ip.daddr.str", KeyType::Any),  // 12
+    ("orig.ip.protocol", KeyType::Any),   // 13
+    ("orig.l4.sport", KeyType::Any),      // 14
+    ("orig.l4.dport", KeyType::Any),      // 15
+    ("orig.raw.pktcount", KeyType::Any),  // 16
+    ("orig.raw.pktlen", KeyType::Any),    // 17
     ("reply.ip.saddr.str", KeyType::Any), // 18
     ("reply.ip.daddr.str", KeyType::Any), // 19
-    ("reply.ip.protocol", KeyType::Any), // 20
-    ("reply.l4.sport", KeyType::Any),   // 21
-    ("reply.l4.dport", KeyType::Any),   // 22
+    ("reply.ip.protocol", KeyType::Any),  // 20
+    ("reply.l4.sport", KeyType::Any),     // 21
+    ("reply.l4.dport", KeyType::Any),     // 22
     ("reply.raw.pktcount", KeyType::Any), // 23
-    ("reply.raw.pktlen", KeyType::Any), // 24
-    ("ct.id", KeyType::Any),            // 25
-    ("flow.start.sec", KeyType::Any),   // 26
-    ("flow.end.sec", KeyType::Any),     // 27
-    ("sum.name", KeyType::Any),         // 28
-    ("sum.pkts", KeyType::Any),         // 29
-    ("sum.bytes", KeyType::Any),        // 30
+    ("reply.raw.pktlen", KeyType::Any),   // 24
+    ("ct.id", KeyType::Any),              // 25
+    ("flow.start.sec", KeyType::Any),     // 26
+    ("flow.end.sec", KeyType::Any),       // 27
+    ("sum.name", KeyType::Any),           // 28
+    ("sum.pkts", KeyType::Any),           // 29
+    ("sum.bytes", KeyType::Any),          // 30
 ];
 
 /// The kind of records a file holds.
@@ -81,7 +81,11 @@ impl XmlKind {
 
 /// `ulogd-KIND-DDMMYYYY-HHMMSS.xml` in `dir`.
 pub(crate) fn file_name(dir: &str, kind: XmlKind, tm: &Tm) -> String {
-    let sep = if dir.ends_with('/') || dir.is_empty() { "" } else { "/" };
+    let sep = if dir.ends_with('/') || dir.is_empty() {
+        ""
+    } else {
+        "/"
+    };
     format!(
         "{dir}{sep}ulogd-{}-{:02}{:02}{:04}-{:02}{:02}{:02}.xml",
         kind.file_word(),
@@ -186,7 +190,10 @@ pub(crate) fn format_pkt(out: &mut Vec<u8>, tm: &Tm, f: &PktFields<'_>) {
 pub(crate) fn format_sum(out: &mut Vec<u8>, tm: &Tm, name: &[u8], pkts: u64, bytes: u64) {
     out.extend_from_slice(b"<obj><name>");
     push_escaped(out, name);
-    let _ = write!(out, "</name><pkts>{pkts:020}</pkts><bytes>{bytes:020}</bytes>");
+    let _ = write!(
+        out,
+        "</name><pkts>{pkts:020}</pkts><bytes>{bytes:020}</bytes>"
+    );
     when_fields(out, tm);
     out.extend_from_slice(b"</obj>\n");
 }
@@ -216,8 +223,15 @@ fn flow_dir(
     ports: (Option<u16>, Option<u16>),
     counters: (Option<u64>, Option<u64>),
 ) {
-    let (l3n, l3) = if family == 10 { (10, "ipv6") } else { (2, "ipv4") };
-    let _ = write!(out, "<meta direction=\"{dir}\"><layer3 protonum=\"{l3n}\" protoname=\"{l3}\">");
+    let (l3n, l3) = if family == 10 {
+        (10, "ipv6")
+    } else {
+        (2, "ipv4")
+    };
+    let _ = write!(
+        out,
+        "<meta direction=\"{dir}\"><layer3 protonum=\"{l3n}\" protoname=\"{l3}\">"
+    );
     if let Some(s) = src {
         out.extend_from_slice(b"<src>");
         push_escaped(out, s);
@@ -230,14 +244,21 @@ fn flow_dir(
     }
     out.extend_from_slice(b"</layer3>");
     if let Some(p) = proto {
-        let _ = write!(out, "<layer4 protonum=\"{p}\" protoname=\"{}\">", proto_name(p));
+        let _ = write!(
+            out,
+            "<layer4 protonum=\"{p}\" protoname=\"{}\">",
+            proto_name(p)
+        );
         if let (Some(s), Some(d)) = ports {
             let _ = write!(out, "<sport>{s}</sport><dport>{d}</dport>");
         }
         out.extend_from_slice(b"</layer4>");
     }
     if let (Some(p), Some(b)) = counters {
-        let _ = write!(out, "<counters><packets>{p}</packets><bytes>{b}</bytes></counters>");
+        let _ = write!(
+            out,
+            "<counters><packets>{p}</packets><bytes>{b}</bytes></counters>"
+        );
     }
     out.extend_from_slice(b"</meta>");
 }
@@ -300,7 +321,10 @@ impl Xml {
             let tm = time::localtime(time::now().0);
             g.file.set_path(file_name(&self.dir, kind, &tm));
         }
-        let header = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{}>\n", kind.tag());
+        let header = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{}>\n",
+            kind.tag()
+        );
         g.file.open_with_header(header.as_bytes(), true)
     }
 
@@ -315,7 +339,10 @@ impl Xml {
 impl Stage for Xml {
     fn start(&self) -> Result<(), PluginError> {
         if !self.stdout && !std::path::Path::new(&self.dir).is_dir() {
-            return Err(PluginError::new(format!("XML: directory {} does not exist", self.dir)));
+            return Err(PluginError::new(format!(
+                "XML: directory {} does not exist",
+                self.dir
+            )));
         }
         Ok(())
     }
@@ -339,7 +366,10 @@ impl Stage for Xml {
         }
         let Inner { file, buf, .. } = &mut *g;
         buf.clear();
-        let secs = ev.u64(9).map(|s| s as u32 as i64).unwrap_or_else(|| time::now().0);
+        let secs = ev
+            .u64(9)
+            .map(|s| s as u32 as i64)
+            .unwrap_or_else(|| time::now().0);
         let tm = time::localtime(secs);
         match kind {
             XmlKind::Sum => format_sum(
@@ -415,7 +445,10 @@ impl Stage for Xml {
 
 /// The XML plugin.
 pub(crate) fn spec() -> PluginSpec {
-    let inputs: Vec<KeyDef> = KEYS.iter().map(|(n, t)| KeyDef::new(n, *t).optional()).collect();
+    let inputs: Vec<KeyDef> = KEYS
+        .iter()
+        .map(|(n, t)| KeyDef::new(n, *t).optional())
+        .collect();
     PluginSpec {
         name: "XML",
         aliases: &[],

@@ -119,8 +119,13 @@ pub(crate) fn build(
                 continue;
             }
             let Some(spec) = registry.get(&el.plugin) else {
-                let hint = match registry.get_ignore_case(&el.plugin) {
-                    Some(s) => format!(" (did you mean {}?)", s.name),
+                let names = registry.names();
+                let hint = match registry
+                    .get_ignore_case(&el.plugin)
+                    .map(|s| s.name)
+                    .or_else(|| crate::options::suggest(&el.plugin, &names))
+                {
+                    Some(s) => format!(" (did you mean {s}?)"),
                     None => String::new(),
                 };
                 errors.push(err(
