@@ -51,7 +51,7 @@ fn tlv(out: &mut Vec<u8>, ty: u16, val: &[u8]) {
     out.extend_from_slice(&((val.len() + 4) as u16).to_le_bytes());
     out.extend_from_slice(&ty.to_le_bytes());
     out.extend_from_slice(val);
-    while out.len() % 4 != 0 {
+    while out.len() & 3 != 0 {
         out.push(0);
     }
 }
@@ -103,7 +103,7 @@ pub(crate) fn nflog_body(out: &mut Vec<u8>, m: &NflogMeta<'_>, payload: &[u8]) {
     }
     tlv(&mut tmp, 9, payload);
     out.extend_from_slice(&tmp);
-    debug_assert_eq!((out.len() - base) % 4, 0);
+    debug_assert_eq!((out.len() - base) & 3, 0);
 }
 
 struct Pcap {

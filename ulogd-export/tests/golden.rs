@@ -64,8 +64,8 @@ fn json_fields(line: &str) -> Vec<(String, String)> {
         let q = rest1.find('"').unwrap();
         let name = &rest1[..q];
         let rest2 = rest1[q + 1..].strip_prefix(": ").unwrap();
-        let end = if rest2.starts_with('"') {
-            rest2[1..].find('"').unwrap() + 2
+        let end = if let Some(r) = rest2.strip_prefix('"') {
+            r.find('"').unwrap() + 2
         } else {
             rest2.find(", ").unwrap_or(rest2.len())
         };
