@@ -149,6 +149,12 @@ pub trait SourceSetup {
     /// Called on a worker thread after every stack has run on an event of this source,
     /// with the event's final verdict (NFQUEUE issues it here).
     fn on_done(&mut self, done: Arc<dyn Completion>);
+    /// An emitter for a thread of the source's own (MTNFQ: one thread per queue). It
+    /// owns one bundle and runs every stack of the source on the calling thread, so
+    /// latency never waits behind another thread; it never returns [`PoolEmpty`].
+    /// Sinks see each thread's events in that thread's order; events of different
+    /// threads interleave. The source must join its threads in [`Source::stop`].
+    fn thread_emitter(&mut self) -> Box<dyn Emit + Send>;
 }
 
 /// Receives each finished event of a source (see [`SourceSetup::on_done`]).

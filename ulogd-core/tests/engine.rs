@@ -409,3 +409,85 @@ fn build_errors_name_stack_instance_and_key() {
         errs[0]
     );
 }
+
+/// A source with threads of its own (as MTNFQ), each emitting through a thread emitter.
+struct Threaded {
+    handles: Vec<std::thread::JoinHandle<()>>,
+    done: bool,
+}
+
+impl Source for Threaded {
+    fn start(&mut self, s: &mut dyn SourceSetup) -> Result<(), PluginError> {
+        for t in 0..2u64 {
+            let mut em = s.thread_emitter();
+            self.handles.push(std::thread::spawn(move || {
+                for i in 0..1000u64 {
+                    em.emit(&mut |ev| {
+                        ev.set_u64(0, t * 1_000_000 + i);
+                        ev.set_str(1, "event");
+                        true
+                    })
+                    .expect("a thread emitter never runs out of bundles");
+                }
+            }));
+        }
+        s.add_timer(Duration::from_millis(1), Some(Duration::from_millis(5)));
+        Ok(())
+    }
+    fn run(&mut self, _w: Wake, _e: &mut dyn Emit) -> Result<Flow, PluginError> {
+        if self.handles.iter().all(|h| h.is_finished()) && !self.done {
+            self.done = true;
+            return Ok(Flow::Finished);
+        }
+        Ok(Flow::Idle)
+    }
+    fn stop(&mut self) {
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+#[test]
+fn source_threads_run_stacks_themselves() {
+    let w = world(0, Duration::ZERO);
+    let mut reg = w.reg;
+    reg.add(PluginSpec {
+        name: "THREADED",
+        aliases: &[],
+        kind: Kind::Source,
+        summary: "test",
+        options: vec![],
+        inputs: vec![],
+        outputs: SRC_KEYS.to_vec(),
+        wildcard: false,
+        build: Box::new(|_| {
+            Ok(Built::Source {
+                source: Box::new(Threaded {
+                    handles: vec![],
+                    done: false,
+                }),
+                outputs: SRC_KEYS.to_vec(),
+            })
+        }),
+    });
+    let report = Engine::from_str(&reg, "t.conf", &conf(2, 4, &["q:THREADED,s:SINK"], ""))
+        .unwrap()
+        .run()
+        .unwrap();
+    let seen = w.sinks.lock().unwrap()[0].1.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2000);
+    assert_eq!(report.get("q", "events"), Some(2000));
+    for t in 0..2u64 {
+        let mine: Vec<u64> = seen
+            .iter()
+            .copied()
+            .filter(|v| v / 1_000_000 == t)
+            .collect();
+        assert_eq!(
+            mine,
+            (0..1000).map(|i| t * 1_000_000 + i).collect::<Vec<_>>(),
+            "thread {t} in order"
+        );
+    }
+}

@@ -329,6 +329,7 @@ impl Engine {
         for (si, s) in self.sources.iter_mut().enumerate() {
             s.shared.fill_pool();
             let mut setup = Setup {
+                shared: s.shared.clone(),
                 fds: Vec::new(),
                 timers: Vec::new(),
                 completion: None,
@@ -696,6 +697,7 @@ mod log {
 }
 
 struct Setup {
+    shared: Arc<SourceShared>,
     fds: Vec<RawFd>,
     timers: Vec<(Duration, Option<Duration>)>,
     completion: Option<Arc<dyn Completion>>,
@@ -712,6 +714,40 @@ impl SourceSetup for Setup {
     }
     fn on_done(&mut self, done: Arc<dyn Completion>) {
         self.completion = Some(done);
+    }
+    fn thread_emitter(&mut self) -> Box<dyn Emit + Send> {
+        Box::new(ThreadEmitter {
+            bundle: Box::new(Bundle::new(self.shared.nslots)),
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+/// See [`SourceSetup::thread_emitter`].
+struct ThreadEmitter {
+    shared: Arc<SourceShared>,
+    bundle: Box<Bundle>,
+}
+
+impl Emit for ThreadEmitter {
+    fn emit(
+        &mut self,
+        fill: &mut dyn FnMut(&mut crate::event::Event<'_>) -> bool,
+    ) -> Result<(), PoolEmpty> {
+        let b = &mut self.bundle;
+        if self.shared.fill(b, fill) {
+            self.shared.emitted.fetch_add(1, Ordering::Relaxed);
+            self.shared.process(b, false);
+        }
+        b.clear();
+        Ok(())
+    }
+
+    fn arm_timer(&mut self, _timer: usize, _after: Duration) {
+        log::debug!(
+            "source '{}': timers cannot be armed from a source thread",
+            self.shared.id
+        );
     }
 }
 
