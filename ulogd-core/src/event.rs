@@ -271,6 +271,27 @@ impl<'a> Event<'a> {
         self.binding.wildcard.len()
     }
 
+    /// The declaration of wildcard key `pos` (`pos < wildcard_len()`).
+    pub fn wildcard_def(&self, pos: usize) -> Option<&KeyDef> {
+        let slot = *self.binding.wildcard.get(pos)?;
+        self.defs.get(slot as usize)
+    }
+
+    /// The value of wildcard key `pos`, if set.
+    #[inline]
+    pub fn wildcard_get(&self, pos: usize) -> Option<Value<'_>> {
+        let slot = *self.binding.wildcard.get(pos)?;
+        self.decode(self.vals[slot as usize])
+    }
+
+    /// An identifier of this stack element's binding, stable for the engine's life and
+    /// distinct per (stack, element). A wildcard sink shared by several stacks uses it
+    /// to cache, once per stack, a plan derived from the key names (so the hot path
+    /// never compares names): the plan for an id never changes.
+    pub fn binding_id(&self) -> usize {
+        self.binding as *const Binding as usize
+    }
+
     #[inline]
     fn out_slot(&self, output: usize) -> usize {
         debug_assert!(

@@ -69,6 +69,21 @@ impl OptionDef {
             help,
         }
     }
+    /// Name of the catch-all declaration made by [`OptionDef::any_other`].
+    pub const ANY_OTHER: &'static str = "*";
+
+    /// A catch-all: every key of the section that no other declaration names is
+    /// accepted as text and kept in [`Options::extra`] (PYTHON hands them to the
+    /// script). Without it unknown keys are errors.
+    pub const fn any_other(help: &'static str) -> Self {
+        OptionDef {
+            name: Self::ANY_OTHER,
+            kind: OptKind::Str,
+            default: "",
+            required: false,
+            help,
+        }
+    }
     /// Makes it required.
     pub const fn required(mut self) -> Self {
         self.required = true;
@@ -104,6 +119,8 @@ pub struct Options {
     file: PathBuf,
     instance: String,
     values: BTreeMap<&'static str, OptValue>,
+    /// Keys accepted by an [`OptionDef::any_other`] declaration: (key, value, line).
+    extra: Vec<(String, String, usize)>,
 }
 
 /// Parses an integer like `strtoul(v, NULL, 0)`: decimal, `0x` hex, `0` octal.
@@ -150,13 +167,20 @@ impl Options {
     ) -> Result<Options, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let mut values = BTreeMap::new();
+        let mut extra: Vec<(String, String, usize)> = Vec::new();
+        let any_other = defs.iter().any(|d| d.name == OptionDef::ANY_OTHER);
+        let defs: Vec<OptionDef> = defs
+            .iter()
+            .filter(|d| d.name != OptionDef::ANY_OTHER)
+            .cloned()
+            .collect();
         let err = |line: usize, key: Option<&str>, message: String| ConfigError {
             file: file.to_path_buf(),
             line,
             key: key.map(str::to_string),
             message,
         };
-        for d in defs {
+        for d in &defs {
             values.insert(
                 d.name,
                 OptValue {
@@ -170,6 +194,21 @@ impl Options {
         if let Some(sec) = section {
             for e in &sec.entries {
                 let Some(def) = defs.iter().find(|d| d.name == e.key) else {
+                    if any_other {
+                        if let Some(first) = extra.iter().find(|x| x.0 == e.key) {
+                            errors.push(err(
+                                e.line,
+                                Some(&e.key),
+                                format!(
+                                    "option '{}' occurs more than once in [{}] (first on line {})",
+                                    e.key, instance, first.2
+                                ),
+                            ));
+                        } else {
+                            extra.push((e.key.clone(), e.value.clone(), e.line));
+                        }
+                        continue;
+                    }
                     let known: Vec<&str> = defs.iter().map(|d| d.name).collect();
                     let hint = suggest(&e.key, &known)
                         .map(|s| format!(" (did you mean '{s}'?)"))
@@ -264,6 +303,7 @@ impl Options {
                 file: file.to_path_buf(),
                 instance: instance.to_string(),
                 values,
+                extra,
             })
         } else {
             Err(errors)
@@ -326,6 +366,11 @@ impl Options {
     /// Whether the option was given in the file (not defaulted).
     pub fn given(&self, name: &str) -> bool {
         self.values.get(name).is_some_and(|v| v.given)
+    }
+    /// Keys taken by an [`OptionDef::any_other`] declaration, in file order, as
+    /// (key, value).
+    pub fn extra(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.extra.iter().map(|(k, v, _)| (k.as_str(), v.as_str()))
     }
     /// The instance id.
     pub fn instance(&self) -> &str {
@@ -399,6 +444,34 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn any_other_keeps_unknown_keys() {
+        let mut d = defs();
+        d.push(OptionDef::any_other("handed to the plugin"));
+        let s = sec(&[
+            ("db", "x.db", 4),
+            ("inventory", "/etc/hosts.csv", 5),
+            ("Tag", "a b", 6),
+        ]);
+        let o = Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &d, Some(&s))
+            .unwrap();
+        assert_eq!(o.str("db"), "x.db");
+        let extra: Vec<_> = o.extra().collect();
+        assert_eq!(extra, vec![("inventory", "/etc/hosts.csv"), ("Tag", "a b")]);
+        // Typed options keep their checks; repeats of extra keys are errors.
+        let s = sec(&[("db", "x", 4), ("sync", "maybe", 5), ("t", "1", 6), ("t", "2", 7)]);
+        let e = Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &d, Some(&s))
+            .unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!((e[1].line, e[1].key.as_deref()), (7, Some("t")));
+        // Without the catch-all the same key is an error.
+        let s = sec(&[("db", "x", 4), ("inventory", "y", 5)]);
+        assert!(
+            Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &defs(), Some(&s))
+                .is_err()
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plugin::PluginSpec;
+use crate::plugin::{Kind, PluginSpec};
 
 /// Maps plugin names (and aliases) to their [`PluginSpec`]s.
 ///
@@ -12,6 +12,9 @@ use crate::plugin::PluginSpec;
 pub struct Registry {
     specs: Vec<PluginSpec>,
     by_name: BTreeMap<&'static str, usize>,
+    /// Extra specs serving another kind under an already registered name (PYTHON is
+    /// a source, a filter and a sink): (name, spec index).
+    variants: Vec<(&'static str, usize)>,
 }
 
 impl Registry {
@@ -29,6 +32,36 @@ impl Registry {
             self.by_name.insert(a, idx);
         }
         self.specs.push(spec);
+    }
+
+    /// Adds a spec that serves another [`Kind`] under a name that is (or will be)
+    /// registered with [`Registry::add`]: the position in the stack then picks the
+    /// spec ([`Registry::get_for`]). `--list-plugins` and `-i` show the main spec.
+    /// A later variant of the same name and kind replaces the earlier one.
+    pub fn add_variant(&mut self, spec: PluginSpec) {
+        let idx = self.specs.len();
+        let (name, kind) = (spec.name, spec.kind);
+        self.variants
+            .retain(|&(n, i)| !(n == name && self.specs[i].kind == kind));
+        self.variants.push((name, idx));
+        self.specs.push(spec);
+    }
+
+    /// Looks a plugin up for a stack position: a variant of that kind added with
+    /// [`Registry::add_variant`] if there is one, else the plugin of that name.
+    pub fn get_for(&self, name: &str, kind: Kind) -> Option<&PluginSpec> {
+        let main = self.get(name)?;
+        if main.kind == kind {
+            return Some(main);
+        }
+        let main_name = main.name;
+        Some(
+            self.variants
+                .iter()
+                .map(|&(_, i)| &self.specs[i])
+                .find(|s| s.name == main_name && s.kind == kind)
+                .unwrap_or(main),
+        )
     }
 
     /// Looks a plugin up by name or alias (case-sensitive, like ulogd2).
@@ -59,5 +92,43 @@ impl Registry {
     /// Every registered name, aliases included.
     pub fn names(&self) -> Vec<&'static str> {
         self.by_name.keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{Built, PluginError};
+
+    fn spec(name: &'static str, kind: Kind, summary: &'static str) -> PluginSpec {
+        PluginSpec {
+            name,
+            aliases: &[],
+            kind,
+            summary,
+            options: vec![],
+            inputs: vec![],
+            outputs: vec![],
+            wildcard: false,
+            build: Box::new(|_| -> Result<Built, PluginError> { Err(PluginError::new("x")) }),
+        }
+    }
+
+    #[test]
+    fn variants_pick_the_kind() {
+        let mut r = Registry::new();
+        r.add(spec("PY", Kind::Filter, "filter"));
+        r.add_variant(spec("PY", Kind::Source, "source"));
+        r.add_variant(spec("PY", Kind::Sink, "sink"));
+        r.add(spec("BASE", Kind::Filter, "base"));
+        assert_eq!(r.get_for("PY", Kind::Source).unwrap().summary, "source");
+        assert_eq!(r.get_for("PY", Kind::Filter).unwrap().summary, "filter");
+        assert_eq!(r.get_for("PY", Kind::Sink).unwrap().summary, "sink");
+        // No variant: the main spec (the engine then reports the kind mismatch).
+        assert_eq!(r.get_for("BASE", Kind::Sink).unwrap().summary, "base");
+        assert!(r.get_for("NOPE", Kind::Sink).is_none());
+        // Listed once.
+        assert_eq!(r.plugins().len(), 2);
+        assert_eq!(r.get("PY").unwrap().summary, "filter");
     }
 }

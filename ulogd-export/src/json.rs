@@ -88,6 +88,7 @@ pub(crate) struct JsonOpts {
 
 /// Builds objects into reused buffers: keys collapse on the first position, the last
 /// value wins (jansson's `json_object_set_new` on an existing key).
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct ObjBuilder {
     names: Vec<u8>,
     vals: Vec<u8>,
@@ -95,6 +96,7 @@ pub(crate) struct ObjBuilder {
     fields: Vec<((u32, u32), (u32, u32))>,
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 impl ObjBuilder {
     pub fn new() -> ObjBuilder {
         ObjBuilder {
@@ -148,6 +150,10 @@ impl ObjBuilder {
 
 /// Formats one event as a JSON line (with the trailing `\n`). `now` is used when no
 /// `oob.time.sec` is set; `offset_of` gives the UTC offset of a time.
+/// The reference formatter (one pass over the keys, names compared per event); the
+/// sink runs the equivalent precomputed [`crate::json_plan::Plan`], and the tests check
+/// both against ulogd2's golden output.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn format_event<'a, I>(
     b: &mut ObjBuilder,
     out: &mut Vec<u8>,
@@ -232,8 +238,10 @@ enum Out {
 
 struct Inner {
     out: Out,
-    b: ObjBuilder,
     buf: Vec<u8>,
+    /// One plan per stack feeding this instance (see [`crate::json_plan`]).
+    plans: Vec<crate::json_plan::Plan>,
+    tz: crate::json_plan::OffsetCache,
 }
 
 /// The JSON sink.
@@ -271,16 +279,19 @@ impl Stage for JsonStage {
 
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
         let mut g = self.lock();
-        let Inner { out, b, buf } = &mut *g;
+        let Inner {
+            out, buf, plans, tz, ..
+        } = &mut *g;
         buf.clear();
-        format_event(
-            b,
-            buf,
-            &self.opts,
-            || ev.wildcard(),
-            time::now().0,
-            time::local_offset,
-        );
+        let id = ev.binding_id();
+        let plan = match plans.iter().position(|p| p.id == id) {
+            Some(i) => &plans[i],
+            None => {
+                plans.push(crate::json_plan::Plan::new(ev, &self.opts));
+                plans.last().expect("just pushed")
+            }
+        };
+        plan.write(ev, &self.opts, buf, time::now().0, |s| tz.get(s));
         let ok = match out {
             Out::File(f) => f.write_record(buf),
             Out::Net(c) => c.send(buf),
@@ -455,8 +466,9 @@ pub(crate) fn spec() -> PluginSpec {
                     },
                     inner: Mutex::new(Inner {
                         out,
-                        b: ObjBuilder::new(),
                         buf: Vec::with_capacity(4096),
+                        plans: Vec::new(),
+                        tz: Default::default(),
                     }),
                 }),
                 inputs: Inputs::All,

@@ -1,4 +1,4 @@
-//! ulogd-rs outputs: LOGEMU, SYSLOG, JSON, GPRINT, OPRINT, XML, PCAP, NACCT, GRAPHITE.
+//! ulogd-rs outputs: LOGEMU, SYSLOG, JSON, GPRINT, OPRINT, XML, PCAP, NACCT, GRAPHITE, SQLITE3, PGSQL.
 //!
 //! Every output is a [`ulogd_core::Stage`] shared by the stacks that name it: the
 //! writer sits behind a mutex (SIGHUP reopen takes the same lock), files and sockets
@@ -6,10 +6,12 @@
 //! effects), and records are formatted into a buffer reused from event to event.
 #![warn(missing_docs)]
 
+mod db;
 mod file;
 mod gprint;
 mod graphite;
 mod json;
+mod json_plan;
 mod logemu;
 mod nacct;
 mod net;
@@ -32,4 +34,6 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(xml::spec());
     reg.add(nacct::spec());
     reg.add(graphite::spec());
+    reg.add(db::sqlite::spec());
+    reg.add(db::pgsql::spec());
 }

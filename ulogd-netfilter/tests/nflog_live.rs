@@ -1,19 +1,27 @@
 //! Live NFLOG test against the real kernel: two network namespaces joined by a veth
-//! pair, nftables in B logging ICMP, ICMPv6, UDP (marked) and TCP to an NFLOG group,
-//! and our NFLOG source opened inside B through `network_namespace_path`.
+//! pair (created inside the namespaces: nothing touches the host's interfaces),
+//! nftables in B logging ICMP (input and output hooks), ICMPv6, UDP (marked 0x2a) and
+//! TCP to an NFLOG group, and our NFLOG source opened inside B through
+//! `network_namespace_path`, running in the real engine on a thread.
 //! Skips with a printed reason when not root or when `ip`/`nft` are missing.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ulogd_core::testing::{collect_sink, OwnedValue};
 use ulogd_core::{Engine, Registry};
 
+type Row = Vec<(String, OwnedValue)>;
+
 fn ok(args: &[&str]) -> bool {
     Command::new(args[0])
         .args(&args[1..])
-        .output()
-        .is_ok_and(|o| o.status.success())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn run(args: &[&str]) {
@@ -28,8 +36,10 @@ fn run(args: &[&str]) {
     );
 }
 
-struct Cleanup(Vec<String>);
-impl Drop for Cleanup {
+/// Deletes the namespaces (and with them the veth pair and the rules) even when the
+/// test fails.
+struct Netns(Vec<String>);
+impl Drop for Netns {
     fn drop(&mut self) {
         for ns in &self.0 {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
@@ -37,82 +47,153 @@ impl Drop for Cleanup {
     }
 }
 
-#[test]
-fn nflog_in_a_namespace_logs_real_traffic() {
+/// Whether this machine can run the test; prints why not.
+fn can_run() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         println!("skip: needs root for network namespaces and nftables");
-        return;
+        return false;
     }
-    if !ok(&["ip", "-V"]) || !ok(&["nft", "--version"]) {
-        println!("skip: needs iproute2 and nftables (bash .ci/install-deps)");
-        return;
+    if !ok(&["ip", "netns", "list"]) {
+        println!("skip: `ip netns` is not available (iproute2)");
+        return false;
     }
-    let id = std::process::id();
+    if !ok(&["nft", "--version"]) {
+        println!("skip: `nft` is not installed (nftables)");
+        return false;
+    }
+    true
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Two namespaces A (10.79.N.1, fd79:N::1) and B (.2) joined by veth vA/vB.
+fn setup_pair() -> (Netns, String, String, u8) {
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let id = format!("{}x{n}", std::process::id());
     let (a, b) = (format!("nfla{id}"), format!("nflb{id}"));
-    let _c = Cleanup(vec![a.clone(), b.clone()]);
+    let guard = Netns(vec![a.clone(), b.clone()]);
     run(&["ip", "netns", "add", &a]);
     run(&["ip", "netns", "add", &b]);
     run(&[
         "ip", "-n", &a, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", &b,
     ]);
-    for (ns, dev, v4, v6) in [
-        (&a, "vA", "10.78.0.1/24", "fd78::1/64"),
-        (&b, "vB", "10.78.0.2/24", "fd78::2/64"),
-    ] {
-        run(&["ip", "-n", ns, "addr", "add", v4, "dev", dev]);
-        run(&["ip", "-n", ns, "addr", "add", v6, "dev", dev, "nodad"]);
+    let net = 10 + n as u8;
+    for (ns, dev, h) in [(&a, "vA", 1), (&b, "vB", 2)] {
+        let v4 = format!("10.79.{net}.{h}/24");
+        let v6 = format!("fd79:{net}::{h}/64");
+        run(&["ip", "-n", ns, "addr", "add", &v4, "dev", dev]);
+        run(&["ip", "-n", ns, "addr", "add", &v6, "dev", dev, "nodad"]);
         run(&["ip", "-n", ns, "link", "set", dev, "up"]);
         run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
     }
-    let rules = r#"table inet t {
-  chain in { type filter hook input priority 0; policy accept;
-    meta l4proto icmp log prefix "IN-ICMP " group 33
-    icmpv6 type echo-request log prefix "IN-ICMP6 " group 33
-    udp dport 5001 meta mark set 0x2a log prefix "it's 'quoted' now " group 33
-  }
-}"#;
-    let mut nft = Command::new("ip")
-        .args(["netns", "exec", &b, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
+    (guard, a, b, net)
+}
+
+fn nft(ns: &str, rules: &str) {
+    let mut c = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
-    nft.stdin
-        .take()
-        .unwrap()
-        .write_all(rules.as_bytes())
+    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "nft rules:\n{rules}");
+}
+
+fn get(row: &Row, k: &str) -> Option<OwnedValue> {
+    row.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+}
+
+fn uint(row: &Row, k: &str) -> Option<u64> {
+    match get(row, k) {
+        Some(OwnedValue::Uint(x)) => Some(x),
+        _ => None,
+    }
+}
+
+fn bytes(row: &Row, k: &str) -> Vec<u8> {
+    match get(row, k) {
+        Some(OwnedValue::Bytes(b)) => b,
+        _ => Vec::new(),
+    }
+}
+
+fn prefix(row: &Row) -> String {
+    String::from_utf8_lossy(&bytes(row, "oob.prefix")).into_owned()
+}
+
+fn ifindex(ns: &str, dev: &str) -> u64 {
+    let o = Command::new("ip")
+        .args(["-n", ns, "-o", "link", "show", dev])
+        .output()
         .unwrap();
-    assert!(nft.wait().unwrap().success(), "nft rules");
+    let s = String::from_utf8_lossy(&o.stdout);
+    s.split(':').next().unwrap().trim().parse().unwrap()
+}
+
+const TCP_PREFIX: &str = "IN TCP 'quoted' with spaces ";
+
+#[test]
+fn nflog_in_a_namespace_logs_real_traffic() {
+    if !can_run() {
+        return;
+    }
+    let (_guard, a, b, net) = setup_pair();
+    let group = 33;
+    nft(
+        &b,
+        &format!(
+            r#"table inet t {{
+  chain in {{ type filter hook input priority 0; policy accept;
+    meta l4proto icmp log prefix "IN-ICMP " group {group}
+    icmpv6 type echo-request log prefix "IN-ICMP6 " group {group}
+    udp dport 5001 meta mark set 0x2a log prefix "IN-UDP " group {group}
+    tcp dport 6001 log prefix "{TCP_PREFIX}" group {group}
+  }}
+  chain out {{ type filter hook output priority 0; policy accept;
+    icmp type echo-reply log prefix "OUT-ICMP " group {group}
+  }}
+}}"#
+        ),
+    );
+    let vb = ifindex(&b, "vB");
 
     let mut reg = Registry::new();
     ulogd_netfilter::register(&mut reg);
     let (spec, seen) = collect_sink("COLLECT");
     reg.add(spec);
     let conf = format!(
-        "[global]\nlogfile=\"stdout\"\nloglevel=7\nthreads=2\nstack=log1:NFLOG,base1:BASE,out:COLLECT\n\
-         [log1]\ngroup=33\nseq_local=1\nnetwork_namespace_path=\"/var/run/netns/{b}\"\n"
+        "[global]\nlogfile=\"stdout\"\nthreads=2\nstack=log1:NFLOG,out:COLLECT\n\
+         [log1]\ngroup={group}\nseq_local=1\nnumeric_label=9\n\
+         netlink_socket_buffer_size=262144\nnetwork_namespace_path=\"/var/run/netns/{b}\"\n"
     );
     let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
     engine.start().expect("NFLOG binds inside the namespace");
+
+    // A second reader of the same group in the same namespace is refused, clearly.
+    let mut reg2 = Registry::new();
+    ulogd_netfilter::register(&mut reg2);
+    let (spec2, _) = collect_sink("COLLECT");
+    reg2.add(spec2);
+    let mut second = Engine::from_str(&reg2, "second.conf", &conf).unwrap();
+    let err = second.start().expect_err("group already bound").to_string();
+    assert!(
+        err.contains(&format!(
+            "cannot bind NFLOG group {group}: Device or resource busy (another ulogd running?)"
+        )),
+        "{err}"
+    );
+    drop(second);
+
     let h = engine.handle();
     let t = std::thread::spawn(move || engine.run().unwrap());
+    let v4b = format!("10.79.{net}.2");
+    let v6b = format!("fd79:{net}::2");
     run(&[
-        "ip",
-        "netns",
-        "exec",
-        &a,
-        "ping",
-        "-c",
-        "3",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "10.78.0.2",
+        "ip", "netns", "exec", &a, "ping", "-c", "3", "-i", "0.2", "-W", "1", &v4b,
     ]);
     run(&[
-        "ip", "netns", "exec", &a, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "fd78::2",
+        "ip", "netns", "exec", &a, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", &v6b,
     ]);
     run(&[
         "ip",
@@ -121,68 +202,229 @@ fn nflog_in_a_namespace_logs_real_traffic() {
         &a,
         "bash",
         "-c",
-        "echo hello > /dev/udp/10.78.0.2/5001",
+        &format!("echo hello > /dev/udp/{v4b}/5001"),
     ]);
-    // The kernel may hold NFLOG messages up to its flush timeout (1 s by default).
+    // Nobody listens on 6001: the SYN is logged, then refused.
+    let _ = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &a,
+            "bash",
+            "-c",
+            &format!("echo x > /dev/tcp/{v4b}/6001"),
+        ])
+        .stderr(Stdio::null())
+        .status();
+    let expected = 3 + 3 + 2 + 1 + 1;
     for _ in 0..50 {
-        if seen.lock().unwrap().len() >= 6 {
+        if seen.lock().unwrap().len() >= expected {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    h.stop();
+    let report = t.join().unwrap();
+    println!("{report}");
+
+    let rows = seen.lock().unwrap().clone();
+    for r in &rows {
+        println!(
+            "{:?} hook={:?} family={:?} len={:?} mark={:?} in={:?} out={:?} seq={:?}",
+            prefix(r),
+            uint(r, "oob.hook"),
+            uint(r, "oob.family"),
+            uint(r, "raw.pktlen"),
+            uint(r, "oob.mark"),
+            uint(r, "oob.ifindex_in"),
+            uint(r, "oob.ifindex_out"),
+            uint(r, "oob.seq.local"),
+        );
+    }
+    let with = |p: &str| rows.iter().filter(|r| prefix(r) == p).collect::<Vec<_>>();
+    let (icmp, icmp6, out, udp, tcp) = (
+        with("IN-ICMP "),
+        with("IN-ICMP6 "),
+        with("OUT-ICMP "),
+        with("IN-UDP "),
+        with(TCP_PREFIX),
+    );
+    assert_eq!(
+        (icmp.len(), out.len(), icmp6.len(), udp.len(), tcp.len()),
+        (3, 3, 2, 1, 1),
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), expected);
+
+    let a_v4 = [10u8, 79, net, 1];
+    for r in &rows {
+        // Always set.
+        assert_eq!(uint(r, "raw.pktcount"), Some(1));
+        assert_eq!(uint(r, "raw.label"), Some(9));
+        assert!(uint(r, "oob.time.sec").is_some() && uint(r, "oob.time.usec").is_some());
+        assert_eq!(
+            uint(r, "raw.pktlen"),
+            Some(bytes(r, "raw.pkt").len() as u64)
+        );
+        let pkt = bytes(r, "raw.pkt");
+        // The payload starts at the network header, with the length it claims.
+        match uint(r, "oob.family") {
+            Some(2) => {
+                assert_eq!(pkt[0] >> 4, 4);
+                assert_eq!(u16::from_be_bytes([pkt[2], pkt[3]]) as usize, pkt.len());
+                assert_eq!(uint(r, "oob.protocol"), Some(0x0800));
+            }
+            Some(10) => {
+                assert_eq!(pkt[0] >> 4, 6);
+                assert_eq!(
+                    u16::from_be_bytes([pkt[4], pkt[5]]) as usize + 40,
+                    pkt.len()
+                );
+                assert_eq!(uint(r, "oob.protocol"), Some(0x86dd));
+            }
+            f => panic!("family {f:?}"),
+        }
+        if prefix(r).starts_with("IN") {
+            assert_eq!(uint(r, "oob.hook"), Some(1));
+            assert_eq!(uint(r, "oob.ifindex_in"), Some(vb));
+            assert_eq!(uint(r, "oob.ifindex_out"), None);
+            assert_eq!(uint(r, "raw.mac_len"), Some(14));
+            assert_eq!(uint(r, "raw.type"), Some(1));
+            assert_eq!(uint(r, "raw.mac.addrlen"), Some(6));
+            assert_eq!(bytes(r, "raw.mac").len(), 14);
+        } else {
+            assert_eq!(uint(r, "oob.hook"), Some(3));
+            assert_eq!(uint(r, "oob.ifindex_out"), Some(vb));
+            assert_eq!(uint(r, "oob.ifindex_in"), None);
+            assert_eq!(get(r, "raw.mac"), None);
+        }
+        if prefix(r) != "IN-UDP " {
+            assert_eq!(uint(r, "oob.mark"), Some(0));
+        }
+    }
+    for r in &icmp {
+        let pkt = bytes(r, "raw.pkt");
+        assert_eq!(pkt.len(), 84);
+        assert_eq!((pkt[9], pkt[20]), (1, 8), "ICMP echo request");
+        assert_eq!(&pkt[12..16], &a_v4);
+    }
+    for r in &out {
+        let pkt = bytes(r, "raw.pkt");
+        assert_eq!((pkt[9], pkt[20]), (1, 0), "ICMP echo reply");
+        assert_eq!(&pkt[16..20], &a_v4);
+    }
+    for r in &icmp6 {
+        assert_eq!(uint(r, "raw.pktlen"), Some(104));
+        assert_eq!(bytes(r, "raw.pkt")[40], 128, "ICMPv6 echo request");
+    }
+    let u = bytes(udp[0], "raw.pkt");
+    assert_eq!(uint(udp[0], "oob.mark"), Some(0x2a));
+    assert_eq!(u.len(), 20 + 8 + 6, "\"hello\\n\" over UDP");
+    assert_eq!(u16::from_be_bytes([u[22], u[23]]), 5001);
+    let tc = bytes(tcp[0], "raw.pkt");
+    assert_eq!(tc[9], 6);
+    assert_eq!(u16::from_be_bytes([tc[22], tc[23]]), 6001);
+    assert_eq!(tc[33] & 0x02, 0x02, "SYN");
+
+    // Sequence numbers were asked for, arrive in order, and nothing was lost.
+    let seqs: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| uint(r, "oob.seq.local"))
+        .collect();
+    assert_eq!(seqs.len(), rows.len());
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(report.get("log1", "seq_gaps"), Some(0));
+    assert_eq!(report.get("log1", "overruns"), Some(0));
+    assert_eq!(report.get("log1", "parse_errors"), Some(0));
+    assert_eq!(report.get("log1", "received"), Some(rows.len() as u64));
+}
+
+#[test]
+fn nflog_counts_overruns_and_grows_the_buffer() {
+    if !can_run() {
+        return;
+    }
+    let (_guard, a, b, net) = setup_pair();
+    let group = 34;
+    nft(
+        &b,
+        &format!(
+            r#"table inet t {{
+  chain in {{ type filter hook input priority 0; policy accept;
+    meta l4proto icmp log prefix "FLOOD " group {group}
+  }}
+}}"#
+        ),
+    );
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (spec, seen) = collect_sink("COLLECT");
+    reg.add(spec);
+    // A tiny socket buffer, and a source that is not read while the flood runs.
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nthreads=1\nstack=log1:NFLOG,out:COLLECT\n\
+         [log1]\ngroup={group}\nseq_local=1\nnetlink_socket_buffer_size=4096\n\
+         netlink_socket_buffer_maxsize=1048576\n\
+         network_namespace_path=\"/var/run/netns/{b}\"\n"
+    );
+    let mut engine = Engine::from_str(&reg, "flood.conf", &conf).unwrap();
+    engine.start().unwrap();
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "ping",
+        "-f",
+        "-c",
+        "300",
+        "-W",
+        "1",
+        &format!("10.79.{net}.2"),
+    ]);
+    let h = engine.handle();
+    let t = std::thread::spawn(move || engine.run().unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    // One more packet after the overrun: its sequence number shows what was lost.
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        &format!("10.79.{net}.2"),
+    ]);
+    for _ in 0..30 {
+        let last = seen.lock().unwrap().last().cloned();
+        if last.is_some_and(|r| uint(&r, "oob.seq.local") == Some(300)) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     h.stop();
     let report = t.join().unwrap();
-
+    println!("{report}");
     let rows = seen.lock().unwrap().clone();
-    let get = |row: &Vec<(String, OwnedValue)>, k: &str| {
-        row.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    };
-    let prefix = |row: &Vec<(String, OwnedValue)>| match get(row, "oob.prefix") {
-        Some(OwnedValue::Bytes(b)) => String::from_utf8_lossy(&b).to_string(),
-        _ => String::new(),
-    };
-    let icmp: Vec<_> = rows.iter().filter(|r| prefix(r) == "IN-ICMP ").collect();
-    let icmp6: Vec<_> = rows.iter().filter(|r| prefix(r) == "IN-ICMP6 ").collect();
-    let udp: Vec<_> = rows
-        .iter()
-        .filter(|r| prefix(r) == "it's 'quoted' now ")
-        .collect();
-    assert_eq!((icmp.len(), icmp6.len(), udp.len()), (3, 2, 1), "{rows:?}");
-    for r in &icmp {
-        assert_eq!(get(r, "oob.family"), Some(OwnedValue::Uint(2)));
-        assert_eq!(get(r, "oob.hook"), Some(OwnedValue::Uint(1)));
-        assert_eq!(get(r, "oob.protocol"), Some(OwnedValue::Uint(0x0800)));
-        assert_eq!(get(r, "raw.pktlen"), Some(OwnedValue::Uint(84)));
-        assert_eq!(get(r, "icmp.type"), Some(OwnedValue::Uint(8)));
-        assert_eq!(
-            get(r, "ip.saddr"),
-            Some(OwnedValue::Addr("10.78.0.1".parse().unwrap()))
-        );
-        assert!(matches!(get(r, "oob.ifindex_in"), Some(OwnedValue::Uint(i)) if i > 1));
-        assert_eq!(get(r, "raw.mac_len"), Some(OwnedValue::Uint(14)));
-    }
-    for r in &icmp6 {
-        assert_eq!(get(r, "oob.family"), Some(OwnedValue::Uint(10)));
-        assert_eq!(get(r, "icmpv6.type"), Some(OwnedValue::Uint(128)));
-        assert_eq!(
-            get(r, "ip.saddr"),
-            Some(OwnedValue::Addr("fd78::1".parse().unwrap()))
-        );
-    }
-    assert_eq!(get(udp[0], "oob.mark"), Some(OwnedValue::Uint(0x2a)));
-    assert_eq!(get(udp[0], "udp.dport"), Some(OwnedValue::Uint(5001)));
-    assert_eq!(get(udp[0], "udp.len"), Some(OwnedValue::Uint(14)));
-    // Sequence numbers were asked for, arrive in order, and nothing was lost.
-    let seqs: Vec<u64> = rows
-        .iter()
-        .filter_map(|r| match get(r, "oob.seq.local") {
-            Some(OwnedValue::Uint(s)) => Some(s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(seqs.len(), rows.len());
-    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
-    assert_eq!(report.get("log1", "seq_gaps"), Some(0));
-    assert_eq!(report.get("log1", "overruns"), Some(0));
-    assert_eq!(report.get("log1", "received"), Some(rows.len() as u64));
+    let got = rows.len() as u64;
+    let overruns = report.get("log1", "overruns").unwrap();
+    let gaps = report.get("log1", "seq_gaps").unwrap();
+    assert!(overruns >= 1, "{report}");
+    assert_eq!(report.get("log1", "received"), Some(got));
+    assert_eq!(rows.first().and_then(|r| uint(r, "oob.seq.local")), Some(0));
+    assert_eq!(
+        rows.last().and_then(|r| uint(r, "oob.seq.local")),
+        Some(300)
+    );
+    // Loss is accounted for: what we got plus the gaps is all 301 packets.
+    assert_eq!(got + gaps, 301, "{report}");
+    // The buffer was doubled from 4096 at least once.
+    assert!(
+        report.get("log1", "socket_buffer").unwrap() >= 8192,
+        "{report}"
+    );
 }

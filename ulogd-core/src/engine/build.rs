@@ -118,7 +118,7 @@ pub(crate) fn build(
                 }
                 continue;
             }
-            let Some(spec) = registry.get(&el.plugin) else {
+            let Some(spec) = registry.get_for(&el.plugin, want) else {
                 let names = registry.names();
                 let hint = match registry
                     .get_ignore_case(&el.plugin)
@@ -313,6 +313,7 @@ pub(crate) fn build(
                 elems,
                 turn: Mutex::new(0),
                 cv: Condvar::new(),
+                waiters: Default::default(),
             });
         }
         let nslots = defs.len();

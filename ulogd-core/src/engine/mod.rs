@@ -67,6 +67,9 @@ pub(crate) struct StackRt {
     /// Sequence number of the next event this stack's sink may take.
     pub turn: Mutex<u64>,
     pub cv: Condvar,
+    /// Workers waiting on `cv` (changed under the `turn` lock), so the common case of
+    /// nobody waiting costs no wake-up system call.
+    pub waiters: std::sync::atomic::AtomicUsize,
 }
 
 /// Everything workers need about one source; shared between the loop and workers.
@@ -117,12 +120,18 @@ impl SourceShared {
         }
     }
 
-    /// Returns a bundle; true if the source was blocked waiting for one.
+    /// Returns a bundle; true if the source was blocked and should now be woken.
     pub(crate) fn give_back(&self, mut b: Box<Bundle>) -> bool {
         b.clear();
         let mut p = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         p.push(b);
-        self.blocked.swap(false, Ordering::AcqRel)
+        // Wake a blocked source only once half the pool is back, so a source under
+        // back-pressure resumes with a batch of bundles rather than one at a time.
+        if p.len() * 2 >= self.pool_size {
+            self.blocked.swap(false, Ordering::AcqRel)
+        } else {
+            false
+        }
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -160,7 +169,9 @@ impl SourceShared {
                 if i == last && ordered {
                     let mut t = st.turn.lock().unwrap_or_else(|e| e.into_inner());
                     while *t != seq {
+                        st.waiters.fetch_add(1, Ordering::Relaxed);
                         t = st.cv.wait(t).unwrap_or_else(|e| e.into_inner());
+                        st.waiters.fetch_sub(1, Ordering::Relaxed);
                     }
                     guard = Some(t);
                 }
@@ -186,8 +197,11 @@ impl SourceShared {
                 }
                 if let Some(mut t) = guard {
                     *t = seq + 1;
+                    let waiting = st.waiters.load(Ordering::Relaxed) > 0;
                     drop(t);
-                    st.cv.notify_all();
+                    if waiting {
+                        st.cv.notify_all();
+                    }
                 }
             }
             if b.verdict.is_some() {

@@ -120,6 +120,7 @@ struct SourceRt {
     again: bool,
     finished: bool,
     pending_timers: Vec<usize>,
+    batch: Job,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -134,7 +135,26 @@ enum TimerId {
     },
 }
 
-type Job = (usize, Box<Bundle>);
+/// Events handed to a worker at once: one wake-up per batch, not per event.
+const BATCH: usize = 32;
+
+/// Up to [`BATCH`] consecutive events of one source, moved through the channel by
+/// value (no allocation).
+struct Job {
+    si: usize,
+    n: usize,
+    items: [Option<Box<Bundle>>; BATCH],
+}
+
+impl Job {
+    fn new(si: usize) -> Job {
+        Job {
+            si,
+            n: 0,
+            items: std::array::from_fn(|_| None),
+        }
+    }
+}
 
 /// A built engine: every instance constructed and every stack bound. Nothing is
 /// opened until [`Engine::start`].
@@ -224,6 +244,7 @@ impl Engine {
                 again: false,
                 finished: false,
                 pending_timers: Vec::new(),
+                batch: Job::new(0),
             })
             .collect();
         Ok(Engine {
@@ -387,11 +408,15 @@ impl Engine {
                 let h = std::thread::Builder::new()
                     .name(format!("ulogd-worker-{n}"))
                     .spawn(move || {
-                        while let Ok((si, mut b)) = rx.recv() {
-                            let s = &shared[si];
-                            s.process(&mut b, true);
-                            if s.give_back(b) {
-                                let _ = waker.wake();
+                        while let Ok(mut job) = rx.recv() {
+                            let s = &shared[job.si];
+                            for slot in job.items.iter_mut().take(job.n) {
+                                if let Some(mut b) = slot.take() {
+                                    s.process(&mut b, true);
+                                    if s.give_back(b) {
+                                        let _ = waker.wake();
+                                    }
+                                }
                             }
                         }
                     })?;
@@ -507,7 +532,7 @@ impl Engine {
             }
             // Sources whose pool has room again.
             for (si, s) in self.sources.iter_mut().enumerate() {
-                if s.blocked && s.shared.in_flight() < s.shared.pool_size {
+                if s.blocked && s.shared.in_flight() * 2 <= s.shared.pool_size {
                     s.blocked = false;
                     ready.push((si, Wake::Resume));
                     for t in std::mem::take(&mut s.pending_timers) {
@@ -574,6 +599,7 @@ impl Engine {
                 seq: &mut s.seq,
                 blocked: &mut s.blocked,
                 armed: &mut timers_armed,
+                batch: &mut s.batch,
             };
             s.inst.source.run(wake, &mut em)
         };
@@ -657,6 +683,7 @@ impl Engine {
                 seq: &mut s.seq,
                 blocked: &mut s.blocked,
                 armed: &mut armed,
+                batch: &mut s.batch,
             };
             s.inst.source.signal(sig, &mut em);
         }
@@ -758,6 +785,31 @@ struct Emitter<'a> {
     seq: &'a mut u64,
     blocked: &'a mut bool,
     armed: &'a mut Vec<(usize, Duration)>,
+    batch: &'a mut Job,
+}
+
+impl Emitter<'_> {
+    /// Hands the pending batch to the workers.
+    fn flush(&mut self) {
+        let Some(tx) = self.tx else { return };
+        if self.batch.n == 0 {
+            return;
+        }
+        let mut job = std::mem::replace(self.batch, Job::new(self.si));
+        job.si = self.si;
+        // The channel holds every bundle of every pool, so this never blocks.
+        if let Err(crossbeam_channel::SendError(mut job)) = tx.send(job) {
+            for b in job.items.iter_mut().filter_map(Option::take) {
+                self.shared.give_back(b);
+            }
+        }
+    }
+}
+
+impl Drop for Emitter<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl Emit for Emitter<'_> {
@@ -767,6 +819,17 @@ impl Emit for Emitter<'_> {
     ) -> Result<(), PoolEmpty> {
         let mut b = match self.shared.take() {
             Ok(b) => b,
+            Err(_) if self.batch.n > 0 => {
+                // Our own batch holds bundles: let the workers have them first.
+                self.flush();
+                match self.shared.take() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        *self.blocked = true;
+                        return Err(e);
+                    }
+                }
+            }
             Err(e) => {
                 *self.blocked = true;
                 return Err(e);
@@ -784,10 +847,11 @@ impl Emit for Emitter<'_> {
                 self.shared.process(&mut b, false);
                 self.shared.give_back(b);
             }
-            Some(tx) => {
-                // The channel holds every bundle of every pool, so this never blocks.
-                if let Err(crossbeam_channel::SendError((_, b))) = tx.send((self.si, b)) {
-                    self.shared.give_back(b);
+            Some(_) => {
+                self.batch.items[self.batch.n] = Some(b);
+                self.batch.n += 1;
+                if self.batch.n == BATCH {
+                    self.flush();
                 }
             }
         }

@@ -1,7 +1,9 @@
 //! The output keys of NFLOG, shared by every source that stands for it (NFLOG, REPLAY
 //! of NFLOG captures, later NFQUEUE), in ulogd2's order (`ulogd -i` of 2.0.8) so that
 //! wildcard outputs print them as ulogd2 did. ulogd2's pointer-only keys (`raw`, `ct`)
-//! are not carried.
+//! are not carried. `NFULA_CT` (`attach_conntrack=1`) is parsed by the wire layer
+//! ([`NflogRepr::ct`]) but not turned into keys yet: that comes with the conntrack
+//! decoder.
 
 use ulogd_core::{Event, KeyDef, KeyType, PEN_NETFILTER};
 
@@ -42,7 +44,7 @@ pub static NFLOG_KEYS: &[KeyDef] = &[
     KeyDef::new("raw.pktcount", KeyType::U32).ietf(2),
     KeyDef::new("oob.prefix", KeyType::String).ipfix(PEN_NETFILTER, 3),
     KeyDef::new("oob.time.sec", KeyType::U32).ietf(150),
-    KeyDef::new("oob.time.usec", KeyType::U32),
+    KeyDef::new("oob.time.usec", KeyType::U32).ietf(154),
     KeyDef::new("oob.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
     KeyDef::new("oob.ifindex_in", KeyType::U32).ietf(10),
     KeyDef::new("oob.ifindex_out", KeyType::U32).ietf(14),
@@ -70,12 +72,21 @@ pub fn fill_from_repr(ev: &mut Event<'_>, r: &NflogRepr<'_>, fallback: (u32, u32
         ev.set_u8(k::OOB_HOOK, h.hook);
         ev.set_u16(k::OOB_PROTOCOL, h.hw_protocol);
     }
-    if let Some(hdr) = r.hwheader.filter(|h| !h.is_empty()) {
-        ev.set_bytes(k::RAW_MAC, hdr);
-        ev.set_u16(k::RAW_MAC_LEN, r.hwlen.unwrap_or(hdr.len() as u16));
-        if let Some(t) = r.hwtype {
-            ev.set_u16(k::RAW_TYPE, t);
+    // ulogd2 tests NFULA_HWLEN (nflog_get_msg_packet_hwhdrlen), and then sets
+    // raw.type from NFULA_HWTYPE (0 when absent).
+    let hwlen = r
+        .hwlen
+        .or_else(|| {
+            r.hwheader
+                .map(|h| h.len().min(usize::from(u16::MAX)) as u16)
+        })
+        .unwrap_or(0);
+    if hwlen > 0 {
+        if let Some(hdr) = r.hwheader {
+            ev.set_bytes(k::RAW_MAC, hdr);
         }
+        ev.set_u16(k::RAW_MAC_LEN, hwlen);
+        ev.set_u16(k::RAW_TYPE, r.hwtype.unwrap_or(0));
     }
     if let Some(hw) = r.hwaddr {
         let n = (hw.addr_len as usize).min(hw.addr.len());

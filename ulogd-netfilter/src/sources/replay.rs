@@ -1,50 +1,54 @@
 //! REPLAY: a pcap or pcapng file as a source.
 //!
 //! NFLOG captures (`tcpdump -i nflog:N -w`, LINKTYPE_NFLOG) go through the very same
-//! attribute walker and key filling as the live NFLOG source, so a stack can be tried
-//! or benchmarked on a capture without root. Raw-IP and Ethernet captures become bare
-//! packets. Packets without a kernel timestamp get the capture's record time.
+//! attribute walker and key filling as the live NFLOG source, so a stack can be tried,
+//! tested or benchmarked on a capture without root. Raw-IP and Ethernet captures
+//! become bare packets. Packets without a kernel timestamp get the record's time.
+//!
+//! The file is memory-mapped; events are emitted in batches of [`BATCH`] so signals
+//! and other sources stay responsive, and paced with a timer when `speed` > 0.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use memmap2::Mmap;
 use ulogd_core::{
-    Built, Emit, Flow, OptionDef, Options, PluginError, PluginSpec, Source, SourceSetup, Wake,
+    Built, Emit, Event, Flow, OptionDef, Options, PluginError, PluginSpec, Source, SourceSetup,
+    Wake,
 };
 
 use super::nflog_keys::{fill_from_repr, k, NFLOG_KEYS};
 use crate::wire::pcap::{
     LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NFLOG, LINKTYPE_RAW,
 };
-use crate::wire::{NflogRepr, PcapReader};
+use crate::wire::{NflogRepr, PcapReader, PcapRecord};
 
 /// Events emitted per run before letting the loop poll everything else.
 const BATCH: usize = 1024;
 
-struct Replay {
+/// Validated REPLAY options.
+#[derive(Clone, Debug, PartialEq)]
+struct ReplayConfig {
     path: String,
+    /// 0 = as fast as possible; 1 = original pacing; 2 = twice as fast...
     speed: f64,
+    /// Start again at the end of the file, until stopped.
+    repeat: bool,
     label: u8,
-    map: Option<Mmap>,
-    /// Byte offset iteration state: records already handled.
-    done: usize,
-    /// Time of the first record and when we started, for pacing.
-    first_ts: Option<f64>,
-    started: Option<std::time::Instant>,
-    timer: usize,
-    malformed: u64,
-    emitted: u64,
-    unsupported: u64,
 }
 
-impl Replay {
+impl ReplayConfig {
     fn options() -> Vec<OptionDef> {
         vec![
             OptionDef::string("file", "", "pcap or pcapng file to replay").required(),
-            OptionDef::int(
+            OptionDef::string(
                 "speed",
                 "0",
-                "0 = as fast as possible, 1 = original pacing, N = N times faster",
+                "0 = as fast as possible, 1 = original pacing, 2 = twice as fast, 0.5 = half",
+            ),
+            OptionDef::int(
+                "loop",
+                "0",
+                "1 = start again at the end of the file, until stopped",
             ),
             OptionDef::int(
                 "numeric_label",
@@ -54,66 +58,73 @@ impl Replay {
         ]
     }
 
-    fn build(o: &Options) -> Result<Replay, PluginError> {
-        let speed = o.int("speed");
-        if speed < 0 {
-            return Err(PluginError::new(
-                o.error("speed", "must be 0 or more").to_string(),
-            ));
-        }
-        Ok(Replay {
+    fn from_options(o: &Options) -> Result<ReplayConfig, PluginError> {
+        let err = |k: &str, m: &str| PluginError::new(o.error(k, m).to_string());
+        let speed: f64 = o
+            .str("speed")
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| err("speed", "must be a number, 0 or more"))?;
+        let label = u8::try_from(o.int("numeric_label"))
+            .map_err(|_| err("numeric_label", "must be between 0 and 255"))?;
+        Ok(ReplayConfig {
             path: o.str("file").to_string(),
-            speed: speed as f64,
-            label: o.int("numeric_label") as u8,
-            map: None,
-            done: 0,
-            first_ts: None,
-            started: None,
-            timer: 0,
-            malformed: 0,
-            emitted: 0,
-            unsupported: 0,
+            speed,
+            repeat: o.bool("loop"),
+            label,
         })
     }
 }
 
-/// Fills bare-packet keys for raw IP / Ethernet captures. Returns false when the
-/// record holds nothing we can emit.
-fn fill_bare(
-    ev: &mut ulogd_core::Event<'_>,
-    linktype: u32,
-    data: &[u8],
-    ts: (u32, u32),
-    label: u8,
-) -> bool {
-    let mut pkt = data;
-    if linktype == LINKTYPE_ETHERNET {
-        if data.len() < 14 {
-            return false;
-        }
+struct Replay {
+    cfg: ReplayConfig,
+    // Field order matters: `pending` and `reader` borrow `map` and are dropped first.
+    /// A record read but not emitted yet (pool empty, or not due yet).
+    pending: Option<PcapRecord<'static>>,
+    reader: Option<PcapReader<'static>>,
+    map: Option<Mmap>,
+    /// 1-based number of the last record read, for messages.
+    record_no: u64,
+    /// Pacing: (first record time in s, when it was replayed).
+    origin: Option<(f64, Instant)>,
+    timer: usize,
+    replayed: u64,
+    malformed: u64,
+    skipped: u64,
+    passes: u64,
+}
+
+/// Fills the keys of a bare packet from a raw-IP or Ethernet capture. Returns false
+/// when the record is not an IPv4/IPv6 packet (nothing to emit).
+fn fill_bare(ev: &mut Event<'_>, linktype: u32, data: &[u8], ts: (u32, u32), label: u8) -> bool {
+    let (pkt, proto) = if linktype == LINKTYPE_ETHERNET {
         let mut off = 12;
         // Skip 802.1Q / 802.1ad tags.
-        while data.len() >= off + 2
-            && matches!(
-                u16::from_be_bytes([data[off], data[off + 1]]),
-                0x8100 | 0x88a8
-            )
-        {
-            off += 4;
+        loop {
+            match data
+                .get(off..off + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            {
+                Some(0x8100 | 0x88a8) => off += 4,
+                Some(t) => break (data.get(off + 2..).unwrap_or(&[]), Some((t, off + 2))),
+                None => return false,
+            }
         }
-        if data.len() < off + 2 {
-            return false;
-        }
-        ev.set_bytes(k::RAW_MAC, &data[..14]);
-        ev.set_u16(k::RAW_MAC_LEN, 14);
-        ev.set_u16(k::RAW_TYPE, 1);
-        pkt = &data[off + 2..];
-    }
-    let (family, proto) = match pkt.first().map(|b| b >> 4) {
-        Some(4) => (2u8, 0x0800u16),
-        Some(6) => (10, 0x86dd),
+    } else {
+        (data, None)
+    };
+    let (family, ethertype) = match (pkt.first().map(|b| b >> 4), proto) {
+        (Some(4), None | Some((0x0800, _))) => (2u8, 0x0800u16),
+        (Some(6), None | Some((0x86dd, _))) => (10, 0x86dd),
         _ => return false,
     };
+    if let Some((_, hdrlen)) = proto {
+        ev.set_bytes(k::RAW_MAC, &data[..hdrlen]);
+        ev.set_u16(k::RAW_MAC_LEN, hdrlen as u16);
+        ev.set_u16(k::RAW_TYPE, 1); // ARPHRD_ETHER
+    }
     ev.set_bytes(k::RAW_PKT, pkt);
     ev.set_u32(k::RAW_PKTLEN, pkt.len() as u32);
     ev.set_u32(k::RAW_PKTCOUNT, 1);
@@ -121,117 +132,205 @@ fn fill_bare(
     ev.set_u32(k::OOB_TIME_USEC, ts.1);
     ev.set_u32(k::OOB_MARK, 0);
     ev.set_u8(k::OOB_FAMILY, family);
-    ev.set_u16(k::OOB_PROTOCOL, proto);
+    ev.set_u16(k::OOB_PROTOCOL, ethertype);
     ev.set_u8(k::RAW_LABEL, label);
     true
 }
 
+impl Replay {
+    fn new(cfg: ReplayConfig) -> Replay {
+        Replay {
+            cfg,
+            pending: None,
+            reader: None,
+            map: None,
+            record_no: 0,
+            origin: None,
+            timer: 0,
+            replayed: 0,
+            malformed: 0,
+            skipped: 0,
+            passes: 0,
+        }
+    }
+
+    /// A reader over the whole mapping, from its first record.
+    fn rewind(&mut self) -> Result<(), PluginError> {
+        let Some(map) = self.map.as_ref() else {
+            return Err(PluginError::new("REPLAY: file not mapped"));
+        };
+        // SAFETY: the slice points into `self.map`, which is neither dropped nor
+        // replaced while `self.reader`/`self.pending` exist (they are declared before
+        // it, cleared in `stop`, and `start` maps once).
+        let data: &'static [u8] = unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
+        let reader = PcapReader::new(data).map_err(|e| {
+            PluginError::new(format!("{}: not a pcap/pcapng file: {e}", self.cfg.path))
+        })?;
+        self.reader = Some(reader);
+        self.pending = None;
+        self.record_no = 0;
+        self.origin = None;
+        self.passes += 1;
+        Ok(())
+    }
+
+    /// The next record, or None at the end of the file (or of its readable part).
+    fn next_record(&mut self) -> Option<PcapRecord<'static>> {
+        if let Some(r) = self.pending.take() {
+            return Some(r);
+        }
+        match self.reader.as_mut()?.next()? {
+            Ok(r) => {
+                self.record_no += 1;
+                Some(r)
+            }
+            Err(e) => {
+                self.malformed += 1;
+                log::warn!(
+                    "REPLAY {}: record {} is malformed, the rest of the file cannot be read: {e}",
+                    self.cfg.path,
+                    self.record_no + 1
+                );
+                None
+            }
+        }
+    }
+
+    /// How long until `rec` is due at the configured speed (zero when due).
+    fn wait_for(&mut self, rec: &PcapRecord<'_>) -> Duration {
+        if self.cfg.speed <= 0.0 {
+            return Duration::ZERO;
+        }
+        let t = rec.ts_sec as f64 + f64::from(rec.ts_nsec) / 1e9;
+        let (first, started) = *self.origin.get_or_insert((t, Instant::now()));
+        let due = ((t - first) / self.cfg.speed).max(0.0);
+        let elapsed = started.elapsed().as_secs_f64();
+        if due > elapsed {
+            Duration::from_secs_f64((due - elapsed).min(86_400.0))
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
 impl Source for Replay {
     fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
-        let f = std::fs::File::open(&self.path)
-            .map_err(|e| PluginError::new(format!("cannot open {}: {e}", self.path)))?;
-        // SAFETY: the file is mapped read-only; a capture truncated underneath us would
-        // fault, which is the documented risk of replaying a file that is still written.
+        let f = std::fs::File::open(&self.cfg.path)
+            .map_err(|e| PluginError::new(format!("cannot open {}: {e}", self.cfg.path)))?;
+        // SAFETY: mapped read-only; a capture truncated underneath us while we replay
+        // it would fault, which is the documented risk of replaying a growing file.
         let map = unsafe { Mmap::map(&f) }
-            .map_err(|e| PluginError::new(format!("cannot map {}: {e}", self.path)))?;
-        PcapReader::new(&map)
-            .map_err(|e| PluginError::new(format!("{}: not a pcap/pcapng file: {e}", self.path)))?;
+            .map_err(|e| PluginError::new(format!("cannot map {}: {e}", self.cfg.path)))?;
+        self.reader = None;
+        self.pending = None;
         self.map = Some(map);
-        self.timer = setup.add_timer(Duration::from_millis(0), None);
+        self.rewind()?;
+        // Kicks off the first run; re-armed for pacing.
+        self.timer = setup.add_timer(Duration::ZERO, None);
         Ok(())
     }
 
     fn run(&mut self, _wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
-        let Some(map) = self.map.as_ref() else {
-            return Ok(Flow::Finished);
-        };
-        let Ok(reader) = PcapReader::new(map) else {
-            return Ok(Flow::Finished);
-        };
+        let label = self.cfg.label;
         let mut n = 0;
-        for (i, rec) in reader.enumerate().skip(self.done) {
-            let rec = match rec {
-                Ok(r) => r,
-                Err(e) => {
-                    log::warn!(
-                        "REPLAY {}: record {} is malformed, stopping there: {e}",
-                        self.path,
-                        i + 1
-                    );
-                    self.malformed += 1;
-                    return Ok(Flow::Finished);
+        loop {
+            let Some(rec) = self.next_record() else {
+                if self.cfg.repeat && self.replayed > 0 {
+                    self.rewind()?;
+                    return Ok(Flow::Again);
                 }
+                log::info!(
+                    "REPLAY {}: {} event(s) replayed, {} malformed, {} skipped",
+                    self.cfg.path,
+                    self.replayed,
+                    self.malformed,
+                    self.skipped
+                );
+                self.reader = None;
+                return Ok(Flow::Finished);
             };
-            let ts_f = rec.ts_sec as f64 + rec.ts_nsec as f64 / 1e9;
-            if self.speed > 0.0 {
-                let first = *self.first_ts.get_or_insert(ts_f);
-                let started = *self.started.get_or_insert_with(std::time::Instant::now);
-                let due = ((ts_f - first) / self.speed).max(0.0);
-                let elapsed = started.elapsed().as_secs_f64();
-                if due > elapsed {
-                    emit.arm_timer(self.timer, Duration::from_secs_f64(due - elapsed));
-                    return Ok(Flow::Idle);
-                }
+            let wait = self.wait_for(&rec);
+            if !wait.is_zero() {
+                self.pending = Some(rec);
+                emit.arm_timer(self.timer, wait);
+                return Ok(Flow::Idle);
             }
             let ts = (rec.ts_sec as u32, rec.ts_nsec / 1000);
-            let label = self.label;
-            let mut ok = true;
-            let r = match rec.linktype {
+            let res = match rec.linktype {
                 LINKTYPE_NFLOG => match NflogRepr::parse_pcap_record(rec.data) {
-                    Ok(repr) => emit.emit(&mut |ev| {
-                        fill_from_repr(ev, &repr, ts, label);
-                        true
-                    }),
+                    Ok(repr) => emit
+                        .emit(&mut |ev| {
+                            fill_from_repr(ev, &repr, ts, label);
+                            true
+                        })
+                        .map(|()| true),
                     Err(e) => {
                         if self.malformed == 0 {
                             log::warn!(
-                                "REPLAY {}: record {} is not a valid NFLOG record: {e}",
-                                self.path,
-                                i + 1
+                                "REPLAY {}: record {} is not a valid NFLOG record, skipped \
+                                 (further ones are only counted): {e}",
+                                self.cfg.path,
+                                self.record_no
                             );
                         }
                         self.malformed += 1;
-                        ok = false;
-                        Ok(())
+                        Ok(false)
                     }
                 },
                 LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 | LINKTYPE_ETHERNET => {
-                    let lt = rec.linktype;
-                    emit.emit(&mut |ev| fill_bare(ev, lt, rec.data, ts, label))
+                    let mut ok = false;
+                    emit.emit(&mut |ev| {
+                        ok = fill_bare(ev, rec.linktype, rec.data, ts, label);
+                        ok
+                    })
+                    .map(|()| {
+                        if !ok {
+                            self.skipped += 1;
+                        }
+                        ok
+                    })
                 }
                 other => {
-                    if self.unsupported == 0 {
+                    if self.skipped == 0 {
                         log::warn!(
-                            "REPLAY {}: link type {other} is not supported; skipping such records",
-                            self.path
+                            "REPLAY {}: record {}: link type {other} is not supported; \
+                             such records are skipped and counted",
+                            self.cfg.path,
+                            self.record_no
                         );
                     }
-                    self.unsupported += 1;
-                    ok = false;
-                    Ok(())
+                    self.skipped += 1;
+                    Ok(false)
                 }
             };
-            if r.is_err() {
-                // Pool empty: resume at this record.
-                return Ok(Flow::Idle);
+            match res {
+                Ok(true) => self.replayed += 1,
+                Ok(false) => {}
+                Err(_) => {
+                    // Pool empty: retry this record on Wake::Resume.
+                    self.pending = Some(rec);
+                    return Ok(Flow::Idle);
+                }
             }
-            if ok {
-                self.emitted += 1;
-            }
-            self.done = i + 1;
             n += 1;
             if n >= BATCH {
                 return Ok(Flow::Again);
             }
         }
-        Ok(Flow::Finished)
+    }
+
+    fn stop(&mut self) {
+        self.pending = None;
+        self.reader = None;
+        self.map = None;
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![
-            ("replayed", self.emitted),
+            ("replayed", self.replayed),
             ("malformed", self.malformed),
-            ("unsupported", self.unsupported),
+            ("skipped", self.skipped),
+            ("passes", self.passes),
         ]
     }
 }
@@ -242,16 +341,76 @@ pub fn spec() -> PluginSpec {
         name: "REPLAY",
         aliases: &[],
         kind: ulogd_core::Kind::Source,
-        summary: "replays a pcap/pcapng capture (NFLOG, raw IP or Ethernet) as NFLOG events",
-        options: Replay::options(),
+        summary: "replays a pcap/pcapng capture (NFLOG, raw IP or Ethernet) with NFLOG's keys",
+        options: ReplayConfig::options(),
         inputs: vec![],
         outputs: NFLOG_KEYS.to_vec(),
         wildcard: false,
         build: Box::new(|ctx| {
             Ok(Built::Source {
-                source: Box::new(Replay::build(ctx.options)?),
+                source: Box::new(Replay::new(ReplayConfig::from_options(ctx.options)?)),
                 outputs: NFLOG_KEYS.to_vec(),
             })
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ReplayConfig, String> {
+        let o = Options::from_pairs("REPLAY", "r", &ReplayConfig::options(), pairs)
+            .map_err(|e| format!("{e:?}"))?;
+        ReplayConfig::from_options(&o).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn options() {
+        let c = parse(&[("file", "x.pcap")]).unwrap();
+        assert_eq!(
+            c,
+            ReplayConfig {
+                path: "x.pcap".into(),
+                speed: 0.0,
+                repeat: false,
+                label: 0
+            }
+        );
+        let c = parse(&[
+            ("file", "y"),
+            ("speed", "0.5"),
+            ("loop", "1"),
+            ("numeric_label", "3"),
+        ])
+        .unwrap();
+        assert_eq!((c.speed, c.repeat, c.label), (0.5, true, 3));
+        assert!(parse(&[("file", "y"), ("speed", "-1")])
+            .unwrap_err()
+            .contains("speed"));
+        assert!(parse(&[("file", "y"), ("speed", "fast")])
+            .unwrap_err()
+            .contains("speed"));
+        assert!(parse(&[]).is_err(), "file is required");
+    }
+
+    #[test]
+    fn missing_file_is_a_start_error() {
+        let mut r = Replay::new(parse(&[("file", "/nonexistent/x.pcap")]).unwrap());
+        struct NoSetup;
+        impl SourceSetup for NoSetup {
+            fn add_fd(&mut self, _: std::os::fd::RawFd) -> usize {
+                0
+            }
+            fn add_timer(&mut self, _: Duration, _: Option<Duration>) -> usize {
+                0
+            }
+            fn on_done(&mut self, _: std::sync::Arc<dyn ulogd_core::Completion>) {}
+            fn thread_emitter(&mut self) -> Box<dyn Emit + Send> {
+                unreachable!()
+            }
+        }
+        let e = r.start(&mut NoSetup).err().unwrap().to_string();
+        assert!(e.contains("/nonexistent/x.pcap"), "{e}");
     }
 }

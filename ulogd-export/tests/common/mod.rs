@@ -1,0 +1,259 @@
+//! Shared helpers of the SQL output tests: flow and packet keys as NFCT and BASE
+//! produce them, scratch directories, the `sqlite3` and `psql` clients, and a
+//! scratch PostgreSQL database per test.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ulogd_core::testing::{OwnedValue, TestSource};
+use ulogd_core::{KeyDef, KeyType, Registry};
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique name for this process and call.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A scratch directory.
+pub fn tmpdir() -> PathBuf {
+    let d = std::env::temp_dir().join(unique("ulogd-sql"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Flow keys as NFCT produces them.
+pub fn flow_keys() -> Vec<KeyDef> {
+    vec![
+        KeyDef::new("oob.family", KeyType::U8),
+        KeyDef::new("oob.protocol", KeyType::U16),
+        KeyDef::new("orig.ip.saddr", KeyType::IpAddr),
+        KeyDef::new("orig.ip.daddr", KeyType::IpAddr),
+        KeyDef::new("orig.ip.protocol", KeyType::U8),
+        KeyDef::new("orig.l4.sport", KeyType::U16),
+        KeyDef::new("orig.l4.dport", KeyType::U16),
+        KeyDef::new("orig.raw.pktlen", KeyType::U64),
+        KeyDef::new("orig.raw.pktcount", KeyType::U64),
+        KeyDef::new("reply.ip.saddr", KeyType::IpAddr),
+        KeyDef::new("reply.ip.daddr", KeyType::IpAddr),
+        KeyDef::new("reply.ip.protocol", KeyType::U8),
+        KeyDef::new("reply.l4.sport", KeyType::U16),
+        KeyDef::new("reply.l4.dport", KeyType::U16),
+        KeyDef::new("reply.raw.pktlen", KeyType::U64),
+        KeyDef::new("reply.raw.pktcount", KeyType::U64),
+        KeyDef::new("icmp.code", KeyType::U8),
+        KeyDef::new("icmp.type", KeyType::U8),
+        KeyDef::new("ct.mark", KeyType::U32),
+        KeyDef::new("ct.event", KeyType::U32),
+        KeyDef::new("flow.start.sec", KeyType::U32),
+        KeyDef::new("flow.start.usec", KeyType::U32),
+        KeyDef::new("flow.end.sec", KeyType::U32),
+        KeyDef::new("flow.end.usec", KeyType::U32),
+    ]
+}
+
+/// One flow: (family, src, dst, proto, sport, dport, bytes, pkts, event).
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+    pub bytes: u64,
+    pub pkts: u64,
+    pub event: u32,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Flow {
+    pub fn tcp(i: u32, bytes: u64) -> Flow {
+        Flow {
+            src: format!("10.0.{}.{}", i / 250, i % 250 + 1).parse().unwrap(),
+            dst: "192.0.2.1".parse().unwrap(),
+            proto: 6,
+            sport: 40000 + (i % 20000) as u16,
+            dport: 443,
+            bytes,
+            pkts: 3 + i as u64,
+            event: 4,
+            start: 1_795_559_000 + i,
+            end: 1_795_559_100 + i,
+        }
+    }
+
+    /// The event as TestSource values for [`flow_keys`].
+    pub fn event(&self) -> Vec<(usize, OwnedValue)> {
+        let fam = if self.src.is_ipv4() { 2 } else { 10 };
+        let proto = if self.src.is_ipv4() { 0x0800 } else { 0x86dd };
+        let mut v = vec![
+            (0, OwnedValue::Uint(fam)),
+            (1, OwnedValue::Uint(proto)),
+            (2, OwnedValue::Addr(self.src)),
+            (3, OwnedValue::Addr(self.dst)),
+            (4, OwnedValue::Uint(self.proto as u64)),
+            (7, OwnedValue::Uint(self.bytes)),
+            (8, OwnedValue::Uint(self.pkts)),
+            (9, OwnedValue::Addr(self.dst)),
+            (10, OwnedValue::Addr(self.src)),
+            (11, OwnedValue::Uint(self.proto as u64)),
+            (14, OwnedValue::Uint(self.bytes / 2)),
+            (15, OwnedValue::Uint(self.pkts)),
+            (18, OwnedValue::Uint(0x2a)),
+            (19, OwnedValue::Uint(self.event as u64)),
+            (20, OwnedValue::Uint(self.start as u64)),
+            (21, OwnedValue::Uint(1)),
+            (22, OwnedValue::Uint(self.end as u64)),
+            (23, OwnedValue::Uint(2)),
+        ];
+        if self.proto == 1 || self.proto == 58 {
+            v.push((16, OwnedValue::Uint(0)));
+            v.push((17, OwnedValue::Uint(8)));
+        } else {
+            v.extend([
+                (5, OwnedValue::Uint(self.sport as u64)),
+                (6, OwnedValue::Uint(self.dport as u64)),
+                (12, OwnedValue::Uint(self.dport as u64)),
+                (13, OwnedValue::Uint(self.sport as u64)),
+            ]);
+        }
+        v
+    }
+}
+
+/// A registry with a flow source `SRC`, the netfilter plugins and the outputs.
+pub fn registry(flows: &[Flow]) -> Registry {
+    let mut reg = Registry::new();
+    reg.add(TestSource::spec(
+        "SRC",
+        flow_keys(),
+        flows.iter().map(Flow::event).collect(),
+    ));
+    ulogd_netfilter::register(&mut reg);
+    ulogd_export::register(&mut reg);
+    reg
+}
+
+/// Runs `sqlite3 db sql` (list mode, `|` separated) and returns its output.
+pub fn sqlite3(db: &std::path::Path, sql: &str) -> Option<String> {
+    let out = Command::new("sqlite3").arg(db).arg(sql).output().ok()?;
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// Whether the `sqlite3` client is installed (prints why not).
+pub fn have_sqlite3() -> bool {
+    let ok = Command::new("sqlite3").arg("-version").output().is_ok();
+    if !ok {
+        eprintln!("SKIP: the sqlite3 client is not installed (apt-get install sqlite3)");
+    }
+    ok
+}
+
+pub const PG_HOST: &str = "127.0.0.1";
+pub const PG_USER: &str = "ulogd";
+pub const PG_PASS: &str = "ulogd";
+
+/// Runs `psql` against `db` as the test role; returns unaligned, tuples-only output.
+pub fn psql(db: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .env("PGPASSWORD", PG_PASS)
+        .args([
+            "-h",
+            PG_HOST,
+            "-U",
+            PG_USER,
+            "-d",
+            db,
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8(out.stdout).unwrap())
+}
+
+/// Runs `psql -f file` against `db`.
+pub fn psql_file(db: &str, file: &std::path::Path) -> Result<(), String> {
+    let out = Command::new("psql")
+        .env("PGPASSWORD", PG_PASS)
+        .args(["-h", PG_HOST, "-U", PG_USER, "-d", db, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(file)
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(())
+}
+
+/// A scratch database owned by the test role, dropped on drop.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    /// Creates one, or prints why the PostgreSQL tests are skipped and returns `None`.
+    pub fn create() -> Option<PgDb> {
+        if let Err(e) = psql("ulogd", "select 1") {
+            eprintln!(
+                "SKIP: PostgreSQL not reachable on {PG_HOST}:5432 as {PG_USER} (run .ci/start-postgres): {e}"
+            );
+            return None;
+        }
+        let name = unique("ulogd_t");
+        let ok = Command::new("su")
+            .args(["postgres", "-c", &format!("createdb -O {PG_USER} {name}")])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIP: cannot create a scratch database (needs root and the postgres account)");
+            return None;
+        }
+        Some(PgDb { name })
+    }
+
+    /// The instance section of a PGSQL output for this database.
+    pub fn section(&self, id: &str, table: &str, procedure: &str, extra: &str) -> String {
+        format!(
+            "[{id}]\ndb=\"{}\"\nhost=\"{PG_HOST}\"\nuser=\"{PG_USER}\"\npass=\"{PG_PASS}\"\nport=5432\ntable=\"{table}\"\nprocedure=\"{procedure}\"\n{extra}\n",
+            self.name
+        )
+    }
+
+    pub fn q(&self, sql: &str) -> String {
+        psql(&self.name, sql).unwrap_or_else(|e| panic!("psql {sql}: {e}"))
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("su")
+            .args([
+                "postgres",
+                "-c",
+                &format!("dropdb --if-exists --force {}", self.name),
+            ])
+            .status();
+    }
+}

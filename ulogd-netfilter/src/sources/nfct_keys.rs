@@ -1,0 +1,405 @@
+//! The output keys of NFCT, in ulogd2 2.0.8's order (`ulogd -i` of NFCT) so that
+//! wildcard outputs print them as ulogd2 did, followed by the keys ulogd2 lacks:
+//!
+//! - `icmpv6.type` / `icmpv6.code` (ICMPv6 flows; ulogd2 2.0.8 had none),
+//! - `ct.zone` (set when the entry is in a non-default zone) and `ct.labels` (the raw
+//!   connlabel bitmap, set when the entry has labels),
+//! - NAT made explicit, derived from the reply tuple: `nat.src` is true when the
+//!   source was translated (the reply goes to another address or port than the
+//!   original source), and then `nat.ip.saddr` / `nat.l4.sport` hold the post-NAT
+//!   source (the reply tuple's destination); `nat.dst` is true when the destination
+//!   was translated, with `nat.ip.daddr` / `nat.l4.dport` the real destination (the
+//!   reply tuple's source). Flows without translation leave all six unset, so their
+//!   records print exactly as ulogd2's.
+//!
+//! Counters are 64-bit (`orig.raw.pktlen` is bytes, `orig.raw.pktcount` packets, as in
+//! ulogd2) and read 0 when the kernel sends none (`nf_conntrack_acct=0`), as ulogd2.
+//! `oob.protocol` is always 0, as in ulogd2 (kept for drop-in outputs). ulogd2's
+//! pointer-only `ct` key is not carried.
+//!
+//! IPFIX annotations follow ulogd2 (`sourceIPv4Address` 8 for both families,
+//! `octetTotalCount` 85 / `packetTotalCount` 86, `flowStartSeconds` 150 /
+//! `flowEndSeconds` 151, netfilter PEN for `ct.mark` 4 and `ct.id` 6), with the reply
+//! direction under the RFC 5103 reverse PEN. `flow.*.usec` carry no element: they are
+//! sub-second fractions, not the `dateTimeMicroseconds` of elements 154/155 (ulogd2
+//! mislabels `flow.end.usec` as `flowEndSeconds`).
+
+use std::net::IpAddr;
+
+use ulogd_core::{Event, KeyDef, KeyType, PEN_NETFILTER, PEN_REVERSE};
+
+use crate::wire::{CtCounters, CtRepr, TupleRepr};
+
+/// Positions in [`NFCT_KEYS`].
+#[allow(missing_docs)]
+pub mod k {
+    pub const ORIG_IP_SADDR: usize = 0;
+    pub const ORIG_IP_DADDR: usize = 1;
+    pub const ORIG_IP_PROTOCOL: usize = 2;
+    pub const ORIG_L4_SPORT: usize = 3;
+    pub const ORIG_L4_DPORT: usize = 4;
+    pub const ORIG_RAW_PKTLEN: usize = 5;
+    pub const ORIG_RAW_PKTCOUNT: usize = 6;
+    pub const REPLY_IP_SADDR: usize = 7;
+    pub const REPLY_IP_DADDR: usize = 8;
+    pub const REPLY_IP_PROTOCOL: usize = 9;
+    pub const REPLY_L4_SPORT: usize = 10;
+    pub const REPLY_L4_DPORT: usize = 11;
+    pub const REPLY_RAW_PKTLEN: usize = 12;
+    pub const REPLY_RAW_PKTCOUNT: usize = 13;
+    pub const ICMP_CODE: usize = 14;
+    pub const ICMP_TYPE: usize = 15;
+    pub const CT_MARK: usize = 16;
+    pub const CT_ID: usize = 17;
+    pub const CT_EVENT: usize = 18;
+    pub const FLOW_START_SEC: usize = 19;
+    pub const FLOW_START_USEC: usize = 20;
+    pub const FLOW_END_SEC: usize = 21;
+    pub const FLOW_END_USEC: usize = 22;
+    pub const OOB_FAMILY: usize = 23;
+    pub const OOB_PROTOCOL: usize = 24;
+    pub const ICMPV6_TYPE: usize = 25;
+    pub const ICMPV6_CODE: usize = 26;
+    pub const CT_ZONE: usize = 27;
+    pub const CT_LABELS: usize = 28;
+    pub const NAT_SRC: usize = 29;
+    pub const NAT_IP_SADDR: usize = 30;
+    pub const NAT_L4_SPORT: usize = 31;
+    pub const NAT_DST: usize = 32;
+    pub const NAT_IP_DADDR: usize = 33;
+    pub const NAT_L4_DPORT: usize = 34;
+}
+
+/// `ct.event` value of a new flow (ulogd2's `NFCT_T_NEW`).
+pub const CT_EVENT_NEW: u32 = 1;
+/// `ct.event` value of an update and of a SIGUSR2 dump (`NFCT_T_UPDATE`).
+pub const CT_EVENT_UPDATE: u32 = 2;
+/// `ct.event` value of a flow end (`NFCT_T_DESTROY`).
+pub const CT_EVENT_DESTROY: u32 = 4;
+
+/// Every NFCT output key, indexed by [`k`].
+pub static NFCT_KEYS: &[KeyDef] = &[
+    KeyDef::new("orig.ip.saddr", KeyType::IpAddr).ietf(8),
+    KeyDef::new("orig.ip.daddr", KeyType::IpAddr).ietf(12),
+    KeyDef::new("orig.ip.protocol", KeyType::U8).ietf(4),
+    KeyDef::new("orig.l4.sport", KeyType::U16).ietf(7),
+    KeyDef::new("orig.l4.dport", KeyType::U16).ietf(11),
+    KeyDef::new("orig.raw.pktlen", KeyType::U64).ietf(85),
+    KeyDef::new("orig.raw.pktcount", KeyType::U64).ietf(86),
+    KeyDef::new("reply.ip.saddr", KeyType::IpAddr).ipfix(PEN_REVERSE, 8),
+    KeyDef::new("reply.ip.daddr", KeyType::IpAddr).ipfix(PEN_REVERSE, 12),
+    KeyDef::new("reply.ip.protocol", KeyType::U8).ipfix(PEN_REVERSE, 4),
+    KeyDef::new("reply.l4.sport", KeyType::U16).ipfix(PEN_REVERSE, 7),
+    KeyDef::new("reply.l4.dport", KeyType::U16).ipfix(PEN_REVERSE, 11),
+    KeyDef::new("reply.raw.pktlen", KeyType::U64).ipfix(PEN_REVERSE, 85),
+    KeyDef::new("reply.raw.pktcount", KeyType::U64).ipfix(PEN_REVERSE, 86),
+    KeyDef::new("icmp.code", KeyType::U8).ietf(177),
+    KeyDef::new("icmp.type", KeyType::U8).ietf(176),
+    KeyDef::new("ct.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
+    KeyDef::new("ct.id", KeyType::U32).ipfix(PEN_NETFILTER, 6),
+    KeyDef::new("ct.event", KeyType::U32),
+    KeyDef::new("flow.start.sec", KeyType::U32).ietf(150),
+    KeyDef::new("flow.start.usec", KeyType::U32),
+    KeyDef::new("flow.end.sec", KeyType::U32).ietf(151),
+    KeyDef::new("flow.end.usec", KeyType::U32),
+    KeyDef::new("oob.family", KeyType::U8),
+    KeyDef::new("oob.protocol", KeyType::U8),
+    KeyDef::new("icmpv6.type", KeyType::U8).ietf(178),
+    KeyDef::new("icmpv6.code", KeyType::U8).ietf(179),
+    KeyDef::new("ct.zone", KeyType::U16),
+    KeyDef::new("ct.labels", KeyType::Raw),
+    KeyDef::new("nat.src", KeyType::Bool),
+    KeyDef::new("nat.ip.saddr", KeyType::IpAddr).ietf(225),
+    KeyDef::new("nat.l4.sport", KeyType::U16).ietf(227),
+    KeyDef::new("nat.dst", KeyType::Bool),
+    KeyDef::new("nat.ip.daddr", KeyType::IpAddr).ietf(226),
+    KeyDef::new("nat.l4.dport", KeyType::U16).ietf(228),
+];
+
+/// Largest connlabel bitmap kept (`NF_CT_LABELS_MAX_SIZE`: 128 bits).
+pub const LABELS_MAX: usize = 16;
+
+/// A time as (seconds, microseconds) since the epoch, as the keys carry it.
+pub type Ts = (u32, u32);
+
+/// Converts kernel nanoseconds since the epoch.
+pub fn ns_to_ts(ns: u64) -> Ts {
+    ((ns / 1_000_000_000) as u32, ((ns % 1_000_000_000) / 1000) as u32)
+}
+
+/// The owned part of a conntrack message that records are made of: what the flow
+/// cache keeps between NEW and DESTROY and what a vanished flow is emitted from.
+/// `Copy`, no heap: taking one per event allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct CtFlow {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u8,
+    /// Original-direction tuple.
+    pub orig: TupleRepr,
+    /// Reply-direction tuple.
+    pub reply: TupleRepr,
+    /// `CTA_MARK` (0 when absent).
+    pub mark: u32,
+    /// `CTA_ID` (0 when absent).
+    pub id: u32,
+    /// `CTA_STATUS` (0 when absent).
+    pub status: u32,
+    /// `CTA_ZONE`, or the original tuple's zone.
+    pub zone: Option<u16>,
+    /// Original-direction counters (zero when absent).
+    pub counters_orig: CtCounters,
+    /// Reply-direction counters.
+    pub counters_reply: CtCounters,
+    /// Connlabel bitmap, `labels_len` bytes of it.
+    pub labels: [u8; LABELS_MAX],
+    /// Bytes of `labels` in use (0: no labels).
+    pub labels_len: u8,
+    /// Kernel start time in ns (`nf_conntrack_timestamp`).
+    pub kstart: Option<u64>,
+    /// Kernel stop time in ns (DESTROY with `nf_conntrack_timestamp`).
+    pub kstop: Option<u64>,
+}
+
+impl CtFlow {
+    /// Copies what records need out of a parsed message.
+    pub fn from_repr(r: &CtRepr<'_>) -> CtFlow {
+        let mut f = CtFlow {
+            family: r.family,
+            orig: r.orig.unwrap_or_default(),
+            reply: r.reply.unwrap_or_default(),
+            mark: r.mark.unwrap_or(0),
+            id: r.id.unwrap_or(0),
+            status: r.status.unwrap_or(0),
+            zone: r.zone.or(r.orig.and_then(|t| t.zone)),
+            counters_orig: r.counters_orig.unwrap_or_default(),
+            counters_reply: r.counters_reply.unwrap_or_default(),
+            kstart: r.timestamp_start.filter(|&t| t != 0),
+            kstop: r.timestamp_stop.filter(|&t| t != 0),
+            ..CtFlow::default()
+        };
+        if let Some(l) = r.labels {
+            let n = l.len().min(LABELS_MAX);
+            f.labels[..n].copy_from_slice(&l[..n]);
+            f.labels_len = n as u8;
+        }
+        f
+    }
+
+    /// Takes newer state from `newer` (an UPDATE or a dump entry of the same flow),
+    /// keeping what `newer` lacks.
+    pub fn update_from(&mut self, newer: &CtFlow) {
+        let kstart = self.kstart;
+        let old_counters = (self.counters_orig, self.counters_reply);
+        *self = *newer;
+        if self.kstart.is_none() {
+            self.kstart = kstart;
+        }
+        // Events without counters (UPDATEs of some kernels) keep the last known ones.
+        if newer.counters_orig == CtCounters::default()
+            && newer.counters_reply == CtCounters::default()
+        {
+            (self.counters_orig, self.counters_reply) = old_counters;
+        }
+    }
+
+    /// Whether the source was translated: (post-NAT address, post-NAT port).
+    pub fn snat(&self) -> Option<(Option<IpAddr>, Option<u16>)> {
+        let (o, r) = (&self.orig, &self.reply);
+        let addr = r.dst.is_some() && r.dst != o.src;
+        let port = r.dport.is_some() && r.dport != o.sport;
+        (addr || port).then_some((r.dst, r.dport))
+    }
+
+    /// Whether the destination was translated: (real address, real port).
+    pub fn dnat(&self) -> Option<(Option<IpAddr>, Option<u16>)> {
+        let (o, r) = (&self.orig, &self.reply);
+        let addr = r.src.is_some() && r.src != o.dst;
+        let port = r.sport.is_some() && r.sport != o.dport;
+        (addr || port).then_some((r.src, r.sport))
+    }
+}
+
+fn set_tuple(ev: &mut Event<'_>, t: &TupleRepr, base: [usize; 5]) {
+    let [saddr, daddr, proto, sport, dport] = base;
+    if let Some(a) = t.src {
+        ev.set_addr(saddr, a);
+    }
+    if let Some(a) = t.dst {
+        ev.set_addr(daddr, a);
+    }
+    ev.set_u8(proto, t.proto.unwrap_or(0));
+    if let Some(p) = t.sport {
+        ev.set_u16(sport, p);
+    }
+    if let Some(p) = t.dport {
+        ev.set_u16(dport, p);
+    }
+}
+
+/// Writes one flow record into `ev`'s NFCT outputs. `event` is the `ct.event` value;
+/// `start` / `end` the flow times when known.
+pub fn fill(ev: &mut Event<'_>, f: &CtFlow, event: u32, start: Option<Ts>, end: Option<Ts>) {
+    set_tuple(
+        ev,
+        &f.orig,
+        [
+            k::ORIG_IP_SADDR,
+            k::ORIG_IP_DADDR,
+            k::ORIG_IP_PROTOCOL,
+            k::ORIG_L4_SPORT,
+            k::ORIG_L4_DPORT,
+        ],
+    );
+    ev.set_u64(k::ORIG_RAW_PKTLEN, f.counters_orig.bytes);
+    ev.set_u64(k::ORIG_RAW_PKTCOUNT, f.counters_orig.packets);
+    set_tuple(
+        ev,
+        &f.reply,
+        [
+            k::REPLY_IP_SADDR,
+            k::REPLY_IP_DADDR,
+            k::REPLY_IP_PROTOCOL,
+            k::REPLY_L4_SPORT,
+            k::REPLY_L4_DPORT,
+        ],
+    );
+    ev.set_u64(k::REPLY_RAW_PKTLEN, f.counters_reply.bytes);
+    ev.set_u64(k::REPLY_RAW_PKTCOUNT, f.counters_reply.packets);
+    if let Some(t) = f.orig.icmp_type {
+        ev.set_u8(k::ICMP_TYPE, t);
+        ev.set_u8(k::ICMP_CODE, f.orig.icmp_code.unwrap_or(0));
+    }
+    if let Some(t) = f.orig.icmpv6_type {
+        ev.set_u8(k::ICMPV6_TYPE, t);
+        ev.set_u8(k::ICMPV6_CODE, f.orig.icmpv6_code.unwrap_or(0));
+    }
+    ev.set_u32(k::CT_MARK, f.mark);
+    ev.set_u32(k::CT_ID, f.id);
+    ev.set_u32(k::CT_EVENT, event);
+    if let Some((s, u)) = start {
+        ev.set_u32(k::FLOW_START_SEC, s);
+        ev.set_u32(k::FLOW_START_USEC, u);
+    }
+    if let Some((s, u)) = end {
+        ev.set_u32(k::FLOW_END_SEC, s);
+        ev.set_u32(k::FLOW_END_USEC, u);
+    }
+    ev.set_u8(k::OOB_FAMILY, f.family);
+    ev.set_u8(k::OOB_PROTOCOL, 0);
+    if let Some(z) = f.zone.filter(|&z| z != 0) {
+        ev.set_u16(k::CT_ZONE, z);
+    }
+    if f.labels_len > 0 {
+        ev.set_bytes(k::CT_LABELS, &f.labels[..f.labels_len as usize]);
+    }
+    if let Some((a, p)) = f.snat() {
+        ev.set_bool(k::NAT_SRC, true);
+        if let Some(a) = a {
+            ev.set_addr(k::NAT_IP_SADDR, a);
+        }
+        if let Some(p) = p {
+            ev.set_u16(k::NAT_L4_SPORT, p);
+        }
+    }
+    if let Some((a, p)) = f.dnat() {
+        ev.set_bool(k::NAT_DST, true);
+        if let Some(a) = a {
+            ev.set_addr(k::NAT_IP_DADDR, a);
+        }
+        if let Some(p) = p {
+            ev.set_u16(k::NAT_L4_DPORT, p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::CtEvent;
+
+    fn t(s: &str, d: &str, sp: u16, dp: u16) -> TupleRepr {
+        TupleRepr {
+            src: Some(s.parse().unwrap()),
+            dst: Some(d.parse().unwrap()),
+            proto: Some(6),
+            sport: Some(sp),
+            dport: Some(dp),
+            ..TupleRepr::default()
+        }
+    }
+
+    #[test]
+    fn key_table_matches_positions() {
+        assert_eq!(NFCT_KEYS.len(), k::NAT_L4_DPORT + 1);
+        assert_eq!(NFCT_KEYS[k::CT_EVENT].name, "ct.event");
+        assert_eq!(NFCT_KEYS[k::OOB_PROTOCOL].name, "oob.protocol");
+        assert_eq!(NFCT_KEYS[k::ICMP_TYPE].name, "icmp.type");
+        assert_eq!(NFCT_KEYS[k::NAT_IP_DADDR].name, "nat.ip.daddr");
+        assert_eq!(NFCT_KEYS[k::FLOW_END_SEC].ipfix.unwrap().id, 151);
+    }
+
+    #[test]
+    fn nat_is_derived_from_the_reply_tuple() {
+        let plain = CtFlow {
+            orig: t("10.0.0.1", "10.0.0.2", 40000, 80),
+            reply: t("10.0.0.2", "10.0.0.1", 80, 40000),
+            ..CtFlow::default()
+        };
+        assert_eq!((plain.snat(), plain.dnat()), (None, None));
+        let snat = CtFlow {
+            orig: t("10.0.0.1", "10.0.0.2", 40000, 80),
+            reply: t("10.0.0.2", "192.0.2.1", 80, 61000),
+            ..CtFlow::default()
+        };
+        assert_eq!(
+            snat.snat(),
+            Some((Some("192.0.2.1".parse().unwrap()), Some(61000)))
+        );
+        assert_eq!(snat.dnat(), None);
+        let dnat = CtFlow {
+            orig: t("10.0.0.1", "192.0.2.1", 40000, 80),
+            reply: t("10.0.0.9", "10.0.0.1", 8080, 40000),
+            ..CtFlow::default()
+        };
+        assert_eq!(snat.dnat(), None);
+        assert_eq!(
+            dnat.dnat(),
+            Some((Some("10.0.0.9".parse().unwrap()), Some(8080)))
+        );
+    }
+
+    #[test]
+    fn update_keeps_kernel_start_and_counters_when_missing() {
+        let mut a = CtFlow::from_repr(&CtRepr {
+            family: 2,
+            event: CtEvent::New,
+            timestamp_start: Some(5_000_000_123_000),
+            counters_orig: Some(CtCounters {
+                packets: 3,
+                bytes: 180,
+            }),
+            ..CtRepr::default()
+        });
+        let b = CtFlow::from_repr(&CtRepr {
+            family: 2,
+            event: CtEvent::Update,
+            mark: Some(7),
+            ..CtRepr::default()
+        });
+        a.update_from(&b);
+        assert_eq!(a.mark, 7);
+        assert_eq!(a.kstart, Some(5_000_000_123_000));
+        assert_eq!(a.counters_orig.packets, 3);
+        assert_eq!(ns_to_ts(5_000_000_123_000), (5000, 123));
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        let big = [0xffu8; 40];
+        let f = CtFlow::from_repr(&CtRepr {
+            labels: Some(&big),
+            ..CtRepr::default()
+        });
+        assert_eq!(f.labels_len as usize, LABELS_MAX);
+    }
+}

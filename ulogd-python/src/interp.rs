@@ -1,0 +1,241 @@
+//! The interpreter: start-up, module loading, callbacks, error reports.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyModule};
+use ulogd_core::{KeyDef, KeyFlags, KeyType, Options, PluginError, Ret};
+
+use crate::api::{Keyinfo, Keylist};
+
+static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Starts the interpreter (once per process) and installs the `ulogd` module.
+pub(crate) fn ensure_init() -> Result<(), PluginError> {
+    INIT.get_or_init(|| {
+        // Py_InitializeEx(0): Python installs no signal handlers (the daemon owns
+        // them); the GIL is released afterwards and taken per call.
+        Python::initialize();
+        Python::attach(|py| -> PyResult<()> {
+            let m = crate::api::make_module(py)?;
+            py.import("sys")?
+                .getattr("modules")?
+                .set_item("ulogd", m)?;
+            Ok(())
+        })
+        .map_err(|e| format!("cannot set up the Python interpreter: {e}"))
+    })
+    .clone()
+    .map_err(PluginError::new)
+}
+
+/// One line: `Type: message` of an exception.
+pub(crate) fn short(py: Python<'_>, e: &PyErr) -> String {
+    let fallback = || e.to_string();
+    (|| -> PyResult<String> {
+        let tb = py.import("traceback")?;
+        let lines = tb.call_method1("format_exception_only", (e.value(py),))?;
+        let s: Vec<String> = lines.extract()?;
+        Ok(s.concat().trim_end().replace('\n', " | "))
+    })()
+    .unwrap_or_else(|_| fallback())
+}
+
+/// The full traceback of an exception.
+pub(crate) fn traceback(py: Python<'_>, e: &PyErr) -> String {
+    (|| -> PyResult<String> {
+        let tb = py.import("traceback")?;
+        let lines = tb.call_method1("format_exception", (e.value(py),))?;
+        let s: Vec<String> = lines.extract()?;
+        Ok(s.concat().trim_end().to_string())
+    })()
+    .unwrap_or_else(|_| e.to_string())
+}
+
+/// Counts a script's exceptions and logs them: the first few with their traceback,
+/// then one line at every power of two, so a script failing on every event cannot
+/// flood the log.
+#[derive(Default)]
+pub(crate) struct ErrorLog {
+    pub count: AtomicU64,
+}
+
+impl ErrorLog {
+    pub fn report(&self, py: Python<'_>, id: &str, module: &str, call: &str, e: &PyErr) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 5 {
+            log::error!(
+                "[{id}] PYTHON module '{module}': exception in {call}() (event dropped for this stack):\n{}",
+                traceback(py, e)
+            );
+        } else if n.is_power_of_two() {
+            log::error!(
+                "[{id}] PYTHON module '{module}': {n} exceptions so far; latest in {call}(): {}",
+                short(py, e)
+            );
+        }
+    }
+}
+
+/// Loads a fresh copy of module `name` for one instance, through the normal import
+/// machinery (`importlib.util.find_spec`), after appending `path_append` to
+/// `sys.path`. The module gets `ULOGD_INSTANCE` (the instance id) and `ULOGD_CONFIG`
+/// (a dict of every other option of the section) before its code runs.
+pub(crate) fn load_module<'py>(
+    py: Python<'py>,
+    id: &str,
+    name: &str,
+    path_append: &str,
+    options: &Options,
+) -> Result<Bound<'py, PyModule>, PluginError> {
+    let fail = |why: String| PluginError::new(format!("cannot load Python module '{name}': {why}"));
+    if name.trim().is_empty() {
+        return Err(PluginError::new(
+            "option 'module' is empty: name the Python module to load",
+        ));
+    }
+    let sys_path = py
+        .import("sys")
+        .and_then(|s| s.getattr("path"))
+        .map_err(|e| fail(short(py, &e)))?;
+    let sys_path = sys_path
+        .cast::<PyList>()
+        .map_err(|_| fail("sys.path is not a list".into()))?;
+    for p in path_append.split(':').filter(|p| !p.is_empty()) {
+        if !sys_path.contains(p).unwrap_or(false) {
+            sys_path.append(p).map_err(|e| fail(short(py, &e)))?;
+        }
+    }
+    let util = py
+        .import("importlib.util")
+        .map_err(|e| fail(short(py, &e)))?;
+    let spec = util
+        .call_method1("find_spec", (name,))
+        .map_err(|e| fail(short(py, &e)))?;
+    if spec.is_none() {
+        let path: Vec<String> = sys_path.extract().unwrap_or_default();
+        return Err(fail(format!(
+            "no such module on sys.path ({}); set path_append or PYTHONPATH",
+            path.join(":")
+        )));
+    }
+    let module = util
+        .call_method1("module_from_spec", (&spec,))
+        .map_err(|e| fail(short(py, &e)))?;
+    let config = PyDict::new(py);
+    for (k, v) in options.extra() {
+        config.set_item(k, v).map_err(|e| fail(short(py, &e)))?;
+    }
+    module
+        .setattr("ULOGD_CONFIG", config)
+        .and_then(|_| module.setattr("ULOGD_INSTANCE", id))
+        .map_err(|e| fail(short(py, &e)))?;
+    spec.getattr("loader")
+        .and_then(|l| l.call_method1("exec_module", (&module,)))
+        .map_err(|e| fail(short(py, &e)))?;
+    module
+        .cast_into::<PyModule>()
+        .map_err(|_| fail("not a module".into()))
+}
+
+/// The callback `name` of `module`, or an error saying it is missing.
+pub(crate) fn callback(
+    module: &Bound<'_, PyModule>,
+    modname: &str,
+    name: &str,
+    sig: &str,
+) -> Result<Py<PyAny>, PluginError> {
+    match module.getattr(name) {
+        Ok(f) if f.is_callable() => Ok(f.unbind()),
+        Ok(_) => Err(PluginError::new(format!(
+            "Python module '{modname}': '{name}' is not callable; define {name}({sig})"
+        ))),
+        Err(_) => Err(PluginError::new(format!(
+            "Python module '{modname}' lacks the callback {name}({sig})"
+        ))),
+    }
+}
+
+/// Checks a callback's return value: 0 (or None) is OK.
+pub(crate) fn check_ret(v: &Bound<'_, PyAny>) -> Result<(), String> {
+    if v.is_none() {
+        return Ok(());
+    }
+    match v.extract::<i64>() {
+        Ok(0) => Ok(()),
+        Ok(x) => Err(format!("returned {x}")),
+        Err(_) => Err(format!("returned {} instead of an int", v.repr().map(|r| r.to_string()).unwrap_or_default())),
+    }
+}
+
+/// Maps `interp()`'s return value to the engine's.
+pub(crate) fn interp_ret(v: &Bound<'_, PyAny>) -> Result<Ret, String> {
+    if v.is_none() {
+        return Ok(Ret::Ok);
+    }
+    match v.extract::<i64>() {
+        Ok(0) => Ok(Ret::Ok),
+        Ok(-2) => Ok(Ret::Stop),
+        Ok(-1) => Ok(Ret::Err),
+        _ => Err(format!(
+            "interp() returned {}; expected ULOGD_IRET_OK, ULOGD_IRET_STOP or ULOGD_IRET_ERR",
+            v.repr().map(|r| r.to_string()).unwrap_or_default()
+        )),
+    }
+}
+
+/// A `ULOGD_RET_*` code as a key type (`0` is "any type", for inputs only).
+fn key_type(code: u32) -> Option<KeyType> {
+    Some(match code {
+        0x01 => KeyType::I8,
+        0x02 => KeyType::I16,
+        0x03 => KeyType::I32,
+        0x04 => KeyType::I64,
+        0x11 => KeyType::U8,
+        0x12 => KeyType::U16,
+        0x13 => KeyType::U32,
+        0x14 => KeyType::U64,
+        0x50 => KeyType::Bool,
+        0x100 | 0x200 => KeyType::IpAddr,
+        0x8020 => KeyType::String,
+        0x8030 => KeyType::Raw,
+        0x8040 => KeyType::RawStr,
+        0 => KeyType::Any,
+        _ => return None,
+    })
+}
+
+/// Turns a keylist filled by `configure()` into key declarations.
+pub(crate) fn key_defs(
+    modname: &str,
+    list: &Keylist,
+    outputs: bool,
+) -> Result<Vec<KeyDef>, PluginError> {
+    list.keys
+        .iter()
+        .map(|k: &Keyinfo| {
+            let side = if outputs { "output" } else { "input" };
+            let ty = key_type(k.ty)
+                .filter(|t| !(outputs && *t == KeyType::Any))
+                .ok_or_else(|| {
+                    PluginError::new(format!(
+                        "Python module '{modname}': {side} key '{}' has type {:#x}, which is not a ULOGD_RET_* type",
+                        k.name, k.ty
+                    ))
+                })?;
+            let mut d = KeyDef::dynamic(k.name.clone(), ty);
+            d.flags = KeyFlags::from_bits(
+                (k.flags & (KeyFlags::OPTIONAL.bits() | KeyFlags::INACTIVE.bits()) as u32) as u16,
+            );
+            if k.ipfix_field_id != 0 {
+                d = d.ipfix(k.ipfix_vendor, k.ipfix_field_id);
+            }
+            if let Some(c) = &k.cim_name {
+                // Declared once per instance at start-up: leaking is bounded.
+                d = d.cim(Box::leak(c.clone().into_boxed_str()));
+            }
+            Ok(d)
+        })
+        .collect()
+}
