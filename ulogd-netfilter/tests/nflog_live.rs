@@ -428,3 +428,68 @@ fn nflog_counts_overruns_and_grows_the_buffer() {
         "{report}"
     );
 }
+
+/// `attach_conntrack=1`: the kernel attaches the packet's conntrack entry, which
+/// becomes the `ct.*` keys (ulogd2 only passed a pointer on).
+#[test]
+fn nflog_attach_conntrack_gives_ct_keys() {
+    if !can_run() {
+        return;
+    }
+    let (_guard, a, b, net) = setup_pair();
+    nft(
+        &b,
+        "table inet t {\n chain in {\n  type filter hook input priority 0; policy accept;\n  \
+         udp dport 5002 ct state new log prefix \"CT \" group 35\n }\n}\n",
+    );
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (spec, seen) = collect_sink("COLLECT");
+    reg.add(spec);
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nloglevel=7\nstack=log1:NFLOG,out:COLLECT\n\
+         [log1]\ngroup=35\nattach_conntrack=1\nnetwork_namespace_path=\"/var/run/netns/{b}\"\n"
+    );
+    let mut engine = Engine::from_str(&reg, "ct.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    engine.start().expect("NFLOG binds");
+    let h = engine.handle();
+    let t = std::thread::spawn(move || engine.run().unwrap());
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "bash",
+        "-c",
+        &format!("echo ct > /dev/udp/10.79.{net}.2/5002"),
+    ]);
+    for _ in 0..30 {
+        if !seen.lock().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    h.stop();
+    let report = t.join().unwrap();
+    let rows = seen.lock().unwrap().clone();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    if get(r, "ct.id").is_none() {
+        println!("skip: this kernel does not attach conntrack to NFLOG (no NFULA_CT)");
+        return;
+    }
+    assert_eq!(report.get("log1", "ct_errors"), Some(0));
+    assert_eq!(
+        get(r, "ct.orig.saddr"),
+        Some(OwnedValue::Addr(format!("10.79.{net}.1").parse().unwrap()))
+    );
+    assert_eq!(
+        get(r, "ct.orig.daddr"),
+        Some(OwnedValue::Addr(format!("10.79.{net}.2").parse().unwrap()))
+    );
+    assert_eq!(uint(r, "ct.orig.dport"), Some(5002));
+    assert_eq!(uint(r, "ct.reply.sport"), Some(5002));
+    assert_eq!(uint(r, "ct.proto"), Some(17));
+    // IP_CT_NEW = 2 (enum ip_conntrack_info).
+    assert_eq!(uint(r, "ct.info"), Some(2));
+}

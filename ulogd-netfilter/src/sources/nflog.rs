@@ -17,12 +17,13 @@ use ulogd_core::{
     Built, Emit, Flow, OptionDef, Options, PluginError, PluginSpec, Source, SourceSetup, Wake,
 };
 
-use super::nflog_keys::{fill_from_repr, now, NFLOG_KEYS};
+use super::nflog_keys::{fill_ct, fill_from_repr, now, NFLOG_KEYS};
 use crate::wire::nflog::{
     ConfigMode, ConfigRepr, NFULNL_CFG_CMD_BIND, NFULNL_CFG_CMD_PF_BIND, NFULNL_CFG_CMD_PF_UNBIND,
     NFULNL_CFG_CMD_UNBIND, NFULNL_CFG_F_CONNTRACK, NFULNL_CFG_F_SEQ, NFULNL_CFG_F_SEQ_GLOBAL,
     NFULNL_COPY_PACKET,
 };
+use crate::wire::ByteOrder;
 use crate::wire::{NflogRepr, NlmsgErrView, NlmsgIter};
 
 const NLMSG_NOOP: u16 = 1;
@@ -187,6 +188,8 @@ struct Nflog {
     overruns: u64,
     seq_gaps: u64,
     parse_errors: u64,
+    /// NFULA_CT attributes that did not parse (the packet was still logged).
+    ct_errors: u64,
 }
 
 /// Opens and binds the netlink socket, inside another network namespace if `netns` is
@@ -266,6 +269,7 @@ impl Nflog {
             overruns: 0,
             seq_gaps: 0,
             parse_errors: 0,
+            ct_errors: 0,
         }
     }
 
@@ -425,12 +429,16 @@ impl Nflog {
                 NLMSG_NOOP | NLMSG_ERROR | NLMSG_DONE => {}
                 _ => match NflogRepr::parse_nlmsg(&m) {
                     Ok(r) => {
-                        // With attach_conntrack, r.ct holds the raw NFULA_CT nest; its
-                        // keys come with the conntrack decoder (not parsed here yet).
+                        // With attach_conntrack, NFULA_CT becomes the ct.* keys.
+                        let mut ct_ok = true;
                         let res = emit.emit(&mut |ev| {
                             fill_from_repr(ev, &r, fallback, label);
+                            ct_ok = fill_ct(ev, &r, ByteOrder::NATIVE);
                             true
                         });
+                        if !ct_ok {
+                            self.ct_errors += 1;
+                        }
                         if res.is_err() {
                             // Pool empty: keep this message for Wake::Resume.
                             return Some(Flow::Idle);
@@ -672,6 +680,7 @@ impl Source for Nflog {
             ("overruns", self.overruns),
             ("seq_gaps", self.seq_gaps),
             ("parse_errors", self.parse_errors),
+            ("ct_errors", self.ct_errors),
             ("socket_buffer", u64::from(self.cur_rcvbuf)),
         ]
     }

@@ -34,6 +34,20 @@ pub mod k {
     pub const RAW_TYPE: usize = 19;
     pub const RAW_MAC_SADDR: usize = 20;
     pub const RAW_MAC_ADDRLEN: usize = 21;
+    pub const CT_ID: usize = 22;
+    pub const CT_MARK: usize = 23;
+    pub const CT_INFO: usize = 24;
+    pub const CT_ZONE: usize = 25;
+    pub const CT_STATUS: usize = 26;
+    pub const CT_PROTO: usize = 27;
+    pub const CT_ORIG_SADDR: usize = 28;
+    pub const CT_ORIG_DADDR: usize = 29;
+    pub const CT_ORIG_SPORT: usize = 30;
+    pub const CT_ORIG_DPORT: usize = 31;
+    pub const CT_REPLY_SADDR: usize = 32;
+    pub const CT_REPLY_DADDR: usize = 33;
+    pub const CT_REPLY_SPORT: usize = 34;
+    pub const CT_REPLY_DPORT: usize = 35;
 }
 
 /// NFLOG's output keys.
@@ -60,6 +74,22 @@ pub static NFLOG_KEYS: &[KeyDef] = &[
     KeyDef::new("raw.type", KeyType::U16),
     KeyDef::new("raw.mac.saddr", KeyType::Raw).ietf(56),
     KeyDef::new("raw.mac.addrlen", KeyType::U16),
+    // With attach_conntrack: the packet's conntrack entry (new in ulogd-rs; ulogd2 only
+    // passed a pointer). Named ct.* so they never shadow NFCT's orig.*/reply.* keys.
+    KeyDef::new("ct.id", KeyType::U32).ipfix(PEN_NETFILTER, 6),
+    KeyDef::new("ct.mark", KeyType::U32),
+    KeyDef::new("ct.info", KeyType::U32),
+    KeyDef::new("ct.zone", KeyType::U16),
+    KeyDef::new("ct.status", KeyType::U32),
+    KeyDef::new("ct.proto", KeyType::U8),
+    KeyDef::new("ct.orig.saddr", KeyType::IpAddr),
+    KeyDef::new("ct.orig.daddr", KeyType::IpAddr),
+    KeyDef::new("ct.orig.sport", KeyType::U16),
+    KeyDef::new("ct.orig.dport", KeyType::U16),
+    KeyDef::new("ct.reply.saddr", KeyType::IpAddr),
+    KeyDef::new("ct.reply.daddr", KeyType::IpAddr),
+    KeyDef::new("ct.reply.sport", KeyType::U16),
+    KeyDef::new("ct.reply.dport", KeyType::U16),
 ];
 
 /// Sets NFLOG's keys from a parsed message, under exactly ulogd2's conditions:
@@ -137,4 +167,50 @@ pub fn now() -> (u32, u32) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     (d.as_secs() as u32, d.subsec_micros())
+}
+
+/// With `attach_conntrack`: sets the `ct.*` keys from the message's NFULA_CT and
+/// NFULA_CT_INFO attributes. `order` is the byte order of the nested attribute headers
+/// (native for a live socket, the capturing host's for a pcap record). A malformed
+/// conntrack attribute leaves the `ct.*` keys unset and returns false (counted by the
+/// caller); the packet keys are kept.
+pub fn fill_ct(ev: &mut Event<'_>, r: &NflogRepr<'_>, order: crate::wire::ByteOrder) -> bool {
+    use crate::wire::ctnetlink::{CtEvent, CtRepr};
+    if let Some(info) = r.ct_info {
+        ev.set_u32(k::CT_INFO, info);
+    }
+    let Some(ct) = r.ct else { return true };
+    let Ok(c) = CtRepr::parse_attrs_with_order(r.family, CtEvent::Get, ct, order) else {
+        return false;
+    };
+    let put16 = |ev: &mut Event<'_>, o, v: Option<u16>| {
+        if let Some(v) = v {
+            ev.set_u16(o, v)
+        }
+    };
+    if let Some(v) = c.id {
+        ev.set_u32(k::CT_ID, v);
+    }
+    if let Some(v) = c.mark {
+        ev.set_u32(k::CT_MARK, v);
+    }
+    put16(ev, k::CT_ZONE, c.zone);
+    if let Some(v) = c.status {
+        ev.set_u32(k::CT_STATUS, v);
+    }
+    for (t, base) in [(c.orig, k::CT_ORIG_SADDR), (c.reply, k::CT_REPLY_SADDR)] {
+        let Some(t) = t else { continue };
+        if let Some(a) = t.src {
+            ev.set_addr(base, a);
+        }
+        if let Some(a) = t.dst {
+            ev.set_addr(base + 1, a);
+        }
+        put16(ev, base + 2, t.sport);
+        put16(ev, base + 3, t.dport);
+        if let Some(p) = t.proto {
+            ev.set_u8(k::CT_PROTO, p);
+        }
+    }
+    true
 }

@@ -16,7 +16,7 @@ use ulogd_core::{
     Wake,
 };
 
-use super::nflog_keys::{fill_from_repr, k, NFLOG_KEYS};
+use super::nflog_keys::{fill_ct, fill_from_repr, k, NFLOG_KEYS};
 use crate::wire::pcap::{
     LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NFLOG, LINKTYPE_RAW,
 };
@@ -261,6 +261,7 @@ impl Source for Replay {
                     Ok(repr) => emit
                         .emit(&mut |ev| {
                             fill_from_repr(ev, &repr, ts, label);
+                            fill_ct(ev, &repr, crate::wire::ByteOrder::Little);
                             true
                         })
                         .map(|()| true),
