@@ -1,18 +1,22 @@
-//! SYSLOG: `print` lines sent with syslog(3) as `ulogd[pid]`.
+//! SYSLOG: PRINTPKT/PRINTFLOW lines to the local syslog daemon.
 //!
-//! The facility is passed with every message, so several instances may use
-//! different facilities. `LOG_KERN` (the default, as in ulogd2) cannot be used by a
-//! user process: glibc's syslog() treats facility 0 as "use the openlog default".
-//! ulogd2 therefore logged to `daemon` silently; we log to `daemon` too but say so
-//! with a warning at start.
+//! The message goes to the syslog socket (`/dev/log`) formatted as glibc's `syslog(3)`
+//! formats it (`<PRI>Mmm dd hh:mm:ss ulogd[PID]: line`), but written by us: glibc
+//! treats facility 0 as "the openlog default", so `LOG_KERN` (ulogd2's default, where
+//! kernel LOG lines go) silently became `LOG_DAEMON` in ulogd2. Here the facility asked
+//! for is the one used. If the syslog daemon restarts, the socket is reconnected on the
+//! next line; lines that cannot be delivered are counted as `lost`.
 
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
 
 use ulogd_core::{
-    Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret,
+    Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret, Stage,
 };
 
 use crate::file::c_str;
+use crate::time;
 
 /// Facility by name (`LOG_KERN` is 0).
 pub(crate) fn facility(name: &str) -> Option<libc::c_int> {
@@ -47,48 +51,87 @@ pub(crate) fn level(name: &str) -> Option<libc::c_int> {
     })
 }
 
-struct SyslogStage {
-    prio: libc::c_int,
-    kern: bool,
-    buf: Mutex<Vec<u8>>,
+struct Conn {
+    sock: Option<UnixDatagram>,
+    buf: Vec<u8>,
+    sent: u64,
+    lost: u64,
 }
 
-impl ulogd_core::Stage for SyslogStage {
+struct SyslogStage {
+    prio: libc::c_int,
+    path: String,
+    conn: Mutex<Conn>,
+}
+
+impl SyslogStage {
+    fn connect(&self) -> std::io::Result<UnixDatagram> {
+        let s = UnixDatagram::unbound()?;
+        s.connect(&self.path)?;
+        Ok(s)
+    }
+}
+
+const MON: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+impl Stage for SyslogStage {
     fn start(&self) -> Result<(), PluginError> {
-        if self.kern {
-            log::warn!(
-                "SYSLOG: facility LOG_KERN cannot be used by a user process (glibc maps it to \
-                 the openlog default); logging to LOG_DAEMON as ulogd2 did"
-            );
-        }
-        // SAFETY: a static C string; LOG_NDELAY|LOG_PID as ulogd2.
-        unsafe {
-            libc::openlog(
-                c"ulogd".as_ptr(),
-                libc::LOG_NDELAY | libc::LOG_PID,
-                libc::LOG_DAEMON,
-            )
-        };
+        let s = self.connect().map_err(|e| {
+            PluginError::new(format!("SYSLOG: cannot connect to {}: {e}", self.path))
+        })?;
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).sock = Some(s);
         Ok(())
     }
 
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let Some(p) = ev.bytes(0) else {
+        let Some(line) = ev.bytes(0) else {
             return Ret::Ok;
         };
-        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
-        buf.clear();
-        buf.extend_from_slice(c_str(p));
-        buf.push(0);
-        // SAFETY: buf is NUL-terminated with no interior NUL (c_str cut it).
-        unsafe {
-            libc::syslog(
-                self.prio,
-                c"%s".as_ptr(),
-                buf.as_ptr() as *const libc::c_char,
-            )
-        };
-        Ret::Ok
+        let line = c_str(line);
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let mut g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let c = &mut *g;
+        c.buf.clear();
+        let tm = time::localtime(time::now().0);
+        let _ = write!(
+            c.buf,
+            "<{}>{} {:2} {:02}:{:02}:{:02} ulogd[{}]: ",
+            self.prio,
+            MON[(tm.mon as usize).saturating_sub(1) % 12],
+            tm.mday,
+            tm.hour,
+            tm.min,
+            tm.sec,
+            std::process::id()
+        );
+        c.buf.extend_from_slice(line);
+        for attempt in 0..2 {
+            if c.sock.is_none() || attempt == 1 {
+                c.sock = self.connect().ok();
+            }
+            if let Some(s) = &c.sock {
+                if s.send(&c.buf).is_ok() {
+                    c.sent += 1;
+                    return Ret::Ok;
+                }
+            }
+        }
+        c.lost += 1;
+        if c.lost.is_power_of_two() {
+            log::warn!(
+                "SYSLOG: cannot send to {} ({} lines lost so far)",
+                self.path,
+                c.lost
+            );
+        }
+        Ret::Err
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        vec![("sent", c.sent), ("lost", c.lost)]
     }
 }
 
@@ -99,14 +142,15 @@ pub(crate) fn spec() -> PluginSpec {
         name: "SYSLOG",
         aliases: &[],
         kind: Kind::Sink,
-        summary: "print lines to syslog(3)",
+        summary: "print lines to the local syslog daemon (the facility asked for, LOG_KERN too)",
         options: vec![
             OptionDef::string(
                 "facility",
                 "LOG_KERN",
-                "LOG_KERN (logged as LOG_DAEMON), LOG_DAEMON, LOG_USER, LOG_LOCAL0-7",
+                "LOG_KERN, LOG_DAEMON, LOG_USER, LOG_LOCAL0-7",
             ),
             OptionDef::string("level", "LOG_NOTICE", "LOG_EMERG ... LOG_DEBUG"),
+            OptionDef::string("socket", "/dev/log", "the syslog daemon's datagram socket"),
         ],
         inputs: inputs.clone(),
         outputs: vec![],
@@ -119,13 +163,16 @@ pub(crate) fn spec() -> PluginSpec {
             let l = level(o.str("level")).ok_or_else(|| {
                 PluginError::new(o.error("level", "unknown syslog level").to_string())
             })?;
-            let kern = f == libc::LOG_KERN;
-            let f = if kern { libc::LOG_DAEMON } else { f };
             Ok(Built::Stage {
                 stage: Arc::new(SyslogStage {
                     prio: f | l,
-                    kern,
-                    buf: Mutex::new(Vec::with_capacity(1024)),
+                    path: o.str("socket").to_string(),
+                    conn: Mutex::new(Conn {
+                        sock: None,
+                        buf: Vec::with_capacity(1024),
+                        sent: 0,
+                        lost: 0,
+                    }),
                 }),
                 inputs: Inputs::Keys(inputs.clone()),
                 outputs: vec![],
@@ -150,5 +197,38 @@ mod tests {
         );
         assert_eq!(facility("LOG_KERN"), Some(0));
         assert!(facility("LOG_FOO").is_none() && level("NOTICE").is_none());
+    }
+
+    #[test]
+    fn kern_facility_reaches_the_socket() {
+        use ulogd_core::testing::{OwnedValue, TestSource};
+        let dir = std::env::temp_dir().join(format!("ulogd-syslog-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("log.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let mut reg = ulogd_core::Registry::new();
+        reg.add(TestSource::spec(
+            "T",
+            vec![KeyDef::new("print", KeyType::String)],
+            vec![vec![(
+                0,
+                OwnedValue::Bytes(b"IN=lo OUT= MARK=0x0 \n".to_vec()),
+            )]],
+        ));
+        reg.add(spec());
+        let sections = format!(
+            "[s]\nfacility=LOG_KERN\nlevel=LOG_WARNING\nsocket=\"{}\"\n",
+            path.display()
+        );
+        ulogd_core::testing::run(&reg, "t:T,s:SYSLOG", &sections, 0).unwrap();
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).unwrap();
+        let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+        // kern.warning = 0 * 8 + 4
+        assert!(msg.starts_with("<4>"), "{msg}");
+        assert!(msg.contains(" ulogd["), "{msg}");
+        assert!(msg.ends_with("]: IN=lo OUT= MARK=0x0 "), "{msg}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
