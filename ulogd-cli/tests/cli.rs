@@ -175,3 +175,34 @@ fn help_teaches() {
         assert!(t.contains(want), "--help lacks {want}: {t}");
     }
 }
+
+#[test]
+fn embedded_default_and_examples_pass_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for p in [
+        root.join("src/default.conf"),
+        root.join("../examples/replay-json.conf"),
+    ] {
+        let o = ulogd(&["--check", "-c", p.to_str().unwrap()]);
+        assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+    }
+}
+
+#[test]
+fn replay_example_runs_without_root_from_the_repository_root() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let o = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        .args(["-c", "examples/replay-json.conf"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let json: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(json.len(), 20, "{out}");
+    assert!(
+        json[0].contains("\"oob.prefix\": \"IN-ICMP \""),
+        "{}",
+        json[0]
+    );
+}
