@@ -1,4 +1,5 @@
-//! Filters: BASE, IFINDEX, IP2STR, IP2BIN, IP2HBIN, HWHDR, MARK, PRINTPKT, PRINTFLOW, PWSNIFF.
+//! Filters: BASE, IFINDEX, IP2STR, IP2BIN, IP2HBIN, HWHDR, MARK, PRINTPKT, PRINTFLOW, PWSNIFF,
+//! VERDICT (and the NULL sink that ends verdict-only stacks).
 //!
 //! Each filter is a small [`Stage`] declared with ulogd2's key names, types and order
 //! (`ulogd -i` of 2.0.8 is the reference), so wildcard outputs such as GPRINT and JSON
@@ -22,6 +23,7 @@ mod mark;
 mod printflow;
 mod printpkt;
 mod pwsniff;
+pub mod verdict;
 
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -41,6 +43,8 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(printpkt::spec());
     reg.add(printflow::spec());
     reg.add(pwsniff::spec());
+    reg.add(verdict::spec());
+    reg.add(verdict::null_spec());
 }
 
 /// Constructor of a filter's stage from its validated options.

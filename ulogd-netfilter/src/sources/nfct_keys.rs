@@ -3,7 +3,9 @@
 //!
 //! - `icmpv6.type` / `icmpv6.code` (ICMPv6 flows; ulogd2 2.0.8 had none),
 //! - `ct.zone` (set when the entry is in a non-default zone) and `ct.labels` (the raw
-//!   connlabel bitmap, set when the entry has labels),
+//!   connlabel bitmap as the kernel sends it, an array of host-order longs, set when
+//!   the entry has labels; the kernel leaves them out of DESTROY events, so flow ends
+//!   carry them in hash mode, from the cache, but not with `hash_enable=0`),
 //! - NAT made explicit, derived from the reply tuple: `nat.src` is true when the
 //!   source was translated (the reply goes to another address or port than the
 //!   original source), and then `nat.ip.saddr` / `nat.l4.sport` hold the post-NAT
@@ -14,7 +16,8 @@
 //!
 //! Counters are 64-bit (`orig.raw.pktlen` is bytes, `orig.raw.pktcount` packets, as in
 //! ulogd2) and read 0 when the kernel sends none (`nf_conntrack_acct=0`), as ulogd2.
-//! `oob.protocol` is always 0, as in ulogd2 (kept for drop-in outputs). ulogd2's
+//! `oob.protocol` is always 0, as in ulogd2 (kept for drop-in outputs), but typed u16 like
+//! NFLOG's so that IP2STR binds to it (ulogd2 declared u8 and did not check). ulogd2's
 //! pointer-only `ct` key is not carried.
 //!
 //! IPFIX annotations follow ulogd2 (`sourceIPv4Address` 8 for both families,
@@ -103,7 +106,7 @@ pub static NFCT_KEYS: &[KeyDef] = &[
     KeyDef::new("flow.end.sec", KeyType::U32).ietf(151),
     KeyDef::new("flow.end.usec", KeyType::U32),
     KeyDef::new("oob.family", KeyType::U8),
-    KeyDef::new("oob.protocol", KeyType::U8),
+    KeyDef::new("oob.protocol", KeyType::U16),
     KeyDef::new("icmpv6.type", KeyType::U8).ietf(178),
     KeyDef::new("icmpv6.code", KeyType::U8).ietf(179),
     KeyDef::new("ct.zone", KeyType::U16),
@@ -124,7 +127,10 @@ pub type Ts = (u32, u32);
 
 /// Converts kernel nanoseconds since the epoch.
 pub fn ns_to_ts(ns: u64) -> Ts {
-    ((ns / 1_000_000_000) as u32, ((ns % 1_000_000_000) / 1000) as u32)
+    (
+        (ns / 1_000_000_000) as u32,
+        ((ns % 1_000_000_000) / 1000) as u32,
+    )
 }
 
 /// The owned part of a conntrack message that records are made of: what the flow
@@ -190,9 +196,15 @@ impl CtFlow {
     pub fn update_from(&mut self, newer: &CtFlow) {
         let kstart = self.kstart;
         let old_counters = (self.counters_orig, self.counters_reply);
+        let old_labels = (self.labels, self.labels_len);
         *self = *newer;
         if self.kstart.is_none() {
             self.kstart = kstart;
+        }
+        // The kernel sends labels only with NEW/UPDATE events that change them,
+        // never with DESTROY: keep the last known ones.
+        if self.labels_len == 0 {
+            (self.labels, self.labels_len) = old_labels;
         }
         // Events without counters (UPDATEs of some kernels) keep the last known ones.
         if newer.counters_orig == CtCounters::default()
@@ -285,7 +297,7 @@ pub fn fill(ev: &mut Event<'_>, f: &CtFlow, event: u32, start: Option<Ts>, end: 
         ev.set_u32(k::FLOW_END_USEC, u);
     }
     ev.set_u8(k::OOB_FAMILY, f.family);
-    ev.set_u8(k::OOB_PROTOCOL, 0);
+    ev.set_u16(k::OOB_PROTOCOL, 0);
     if let Some(z) = f.zone.filter(|&z| z != 0) {
         ev.set_u16(k::CT_ZONE, z);
     }
@@ -374,6 +386,7 @@ mod tests {
             family: 2,
             event: CtEvent::New,
             timestamp_start: Some(5_000_000_123_000),
+            labels: Some(&[8, 0, 0, 0, 0, 0, 0, 0]),
             counters_orig: Some(CtCounters {
                 packets: 3,
                 bytes: 180,
@@ -390,6 +403,7 @@ mod tests {
         assert_eq!(a.mark, 7);
         assert_eq!(a.kstart, Some(5_000_000_123_000));
         assert_eq!(a.counters_orig.packets, 3);
+        assert_eq!((a.labels_len, a.labels[0]), (8, 8));
         assert_eq!(ns_to_ts(5_000_000_123_000), (5000, 123));
     }
 

@@ -57,6 +57,13 @@ pub enum WireError {
         /// The `nlmsg_type` field.
         msg_type: u16,
     },
+    /// The message is not an nfacct object (`NFNL_SUBSYS_ACCT` with
+    /// `NFNL_MSG_ACCT_NEW` / `_GET` / `_GET_CTRZERO`).
+    #[error("netlink message type {msg_type:#06x} is not an nfacct object message")]
+    NotNfacctMessage {
+        /// The `nlmsg_type` field.
+        msg_type: u16,
+    },
     /// An `emit()` was given an output buffer that is too small.
     #[error("output buffer too small: need {needed} bytes, have {available}")]
     BufferTooSmall {

@@ -1,0 +1,1103 @@
+//! NFQ and MTNFQ: packets queued by `iptables -j NFQUEUE` wait in the kernel until a
+//! stack decides their fate.
+//!
+//! The source emits NFLOG's keys (so BASE and every output work unchanged) plus
+//! `nfq.id`, `nfq.queue` and `nfq.hw_protocol`, and registers a [`Completion`] that
+//! issues the verdict once every stack has run: the one a stage set with
+//! `Event::set_verdict` (VERDICT, or a plugin), else `default_verdict`. The completion
+//! also runs after a stack error or a caught panic, so no packet is left without a
+//! verdict.
+//!
+//! Batching: when the stacks run on the thread that reads the socket (`threads=0`, or
+//! MTNFQ's per-queue threads), packets complete in id order, so consecutive equal
+//! verdicts (same action and mark, no connmark) are sent as one
+//! `NFQNL_MSG_VERDICT_BATCH` at the end of each read burst (at most 128 per batch).
+//! With worker threads, events complete out of order and each gets its own verdict
+//! message (a batch would also cover older packets still in flight).
+//!
+//! Shutdown: MTNFQ's threads run what is left in their socket through the stacks
+//! before they exit. Then (for NFQ, when the engine drops the source after its workers
+//! finished) each queue sends a last batch verdict with `default_verdict` that covers
+//! every packet still queued in the kernel, then unbinds, and only then is the socket
+//! closed: closing first would make the kernel drop them.
+
+use std::cell::Cell;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ulogd_core::{
+    Built, Completion, Emit, Event, Flow, KeyDef, KeyType, OptionDef, Options, PluginError,
+    PluginSpec, Source, SourceSetup, Verdict, VerdictAction, Wake,
+};
+
+use super::nflog_keys::{fill_ct, fill_from_repr, now, NFLOG_KEYS};
+use crate::wire::nfqueue::{
+    NfqPacket, QueueConfig, VerdictRepr, NFQA_CFG_F_CONNTRACK, NFQA_CFG_F_FAIL_OPEN,
+    NFQA_CFG_F_GSO, NFQA_CFG_F_SECCTX, NFQA_CFG_F_UID_GID, NFQNL_CFG_CMD_BIND,
+    NFQNL_CFG_CMD_UNBIND, NFQNL_COPY_META, NFQNL_COPY_PACKET, NF_ACCEPT, NF_DROP, NF_QUEUE,
+    NF_REPEAT, VERDICT_MAX_LEN,
+};
+use crate::wire::{ByteOrder, NlmsgErrView, NlmsgIter};
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_OVERRUN: u16 = 4;
+/// Messages handled per wake-up before giving the loop a turn.
+const BATCH: usize = 1024;
+/// Most packets one batch verdict covers (bounds the latency of the first one).
+const MAX_BATCH: u32 = 128;
+
+/// Position of `nfq.id` in the NFQ output keys (after NFLOG's).
+pub const K_NFQ_ID: usize = NFLOG_KEYS.len();
+/// Position of `nfq.queue`.
+pub const K_NFQ_QUEUE: usize = NFLOG_KEYS.len() + 1;
+/// Position of `nfq.hw_protocol`.
+pub const K_NFQ_HW_PROTOCOL: usize = NFLOG_KEYS.len() + 2;
+
+static NFQ_EXTRA: &[KeyDef] = &[
+    KeyDef::new("nfq.id", KeyType::U32),
+    KeyDef::new("nfq.queue", KeyType::U16),
+    KeyDef::new("nfq.hw_protocol", KeyType::U16),
+];
+
+/// The keys NFQ adds after NFLOG's.
+pub fn nfq_keys() -> &'static [KeyDef] {
+    NFQ_EXTRA
+}
+
+fn output_keys() -> Vec<KeyDef> {
+    let mut v = NFLOG_KEYS.to_vec();
+    v.extend_from_slice(NFQ_EXTRA);
+    v
+}
+
+thread_local! {
+    /// True while this thread reads a queue socket and runs the stacks inline: then
+    /// completions arrive in packet-id order and may be batched.
+    static READER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Validated options shared by NFQ and MTNFQ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NfqConfig {
+    queue: u16,
+    count: u16,
+    copy_mode: u8,
+    copy_range: u32,
+    maxlen: u32,
+    flags: u32,
+    rcvbuf: u32,
+    rcvbuf_max: u32,
+    default: u32,
+    bufsize: usize,
+    netns: String,
+}
+
+fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
+    PluginError::new(e.to_string())
+}
+
+fn options(mt: bool) -> Vec<OptionDef> {
+    let mut v = vec![
+        OptionDef::int(
+            "queue_num",
+            "0",
+            "NFQUEUE number (iptables -j NFQUEUE --queue-num N)",
+        ),
+        OptionDef::string(
+            "copy_mode",
+            "packet",
+            "packet (metadata and payload) or meta",
+        ),
+        OptionDef::int(
+            "copy_range",
+            "65535",
+            "bytes of each packet copied to userspace",
+        ),
+        OptionDef::int(
+            "queue_maxlen",
+            "0",
+            "packets the kernel queues (0 = kernel default, 1024)",
+        ),
+        OptionDef::boolean(
+            "fail_open",
+            "0",
+            "accept instead of drop when the queue is full",
+        ),
+        OptionDef::boolean("gso", "0", "queue GSO packets whole (NFQA_CFG_F_GSO)"),
+        OptionDef::boolean("conntrack", "0", "attach the conntrack entry (ct.* keys)"),
+        OptionDef::boolean(
+            "uid_gid",
+            "0",
+            "attach the socket's uid/gid (oob.uid, oob.gid)",
+        ),
+        OptionDef::boolean("secctx", "0", "attach the security context"),
+        OptionDef::int(
+            "netlink_socket_buffer_size",
+            "0",
+            "socket receive buffer (0 = kernel default)",
+        ),
+        OptionDef::int(
+            "netlink_socket_buffer_maxsize",
+            "0",
+            "on overrun, double the buffer up to this (0 = never)",
+        ),
+        OptionDef::string(
+            "default_verdict",
+            "accept",
+            "verdict when no stack decides: accept or drop",
+        ),
+        OptionDef::int(
+            "bufsize",
+            "262144",
+            "bytes read per recv() (at least 70000)",
+        ),
+        OptionDef::string(
+            "network_namespace_path",
+            "",
+            "open the socket in this network namespace",
+        ),
+    ];
+    if mt {
+        v.push(OptionDef::int(
+            "queue_count",
+            "2",
+            "queues queue_num .. queue_num+queue_count-1, one socket and thread each (--queue-balance)",
+        ));
+    }
+    v
+}
+
+impl NfqConfig {
+    fn from_options(o: &Options, mt: bool) -> Result<NfqConfig, PluginError> {
+        let queue = u16::try_from(o.u32("queue_num").map_err(cfg_err)?)
+            .map_err(|_| cfg_err(o.error("queue_num", "must be between 0 and 65535")))?;
+        let count = if mt {
+            let c = o.u32("queue_count").map_err(cfg_err)?;
+            if c == 0 || c > 64 || u32::from(queue) + c > 65536 {
+                return Err(cfg_err(
+                    o.error("queue_count", "must be 1 to 64, within queue 65535"),
+                ));
+            }
+            c as u16
+        } else {
+            1
+        };
+        let copy_mode = match o.str("copy_mode") {
+            "packet" => NFQNL_COPY_PACKET,
+            "meta" => NFQNL_COPY_META,
+            _ => return Err(cfg_err(o.error("copy_mode", "must be 'packet' or 'meta'"))),
+        };
+        let default = match o.str("default_verdict") {
+            "accept" => NF_ACCEPT,
+            "drop" => NF_DROP,
+            _ => {
+                return Err(cfg_err(
+                    o.error("default_verdict", "must be 'accept' or 'drop'"),
+                ))
+            }
+        };
+        let bufsize = o.u32("bufsize").map_err(cfg_err)? as usize;
+        if bufsize < 70_000 {
+            return Err(cfg_err(o.error(
+                "bufsize",
+                "must be at least 70000 (one full packet must fit)",
+            )));
+        }
+        let mut flags = 0;
+        for (name, f) in [
+            ("fail_open", NFQA_CFG_F_FAIL_OPEN),
+            ("gso", NFQA_CFG_F_GSO),
+            ("conntrack", NFQA_CFG_F_CONNTRACK),
+            ("uid_gid", NFQA_CFG_F_UID_GID),
+            ("secctx", NFQA_CFG_F_SECCTX),
+        ] {
+            if o.bool(name) {
+                flags |= f;
+            }
+        }
+        let rcvbuf = o.u32("netlink_socket_buffer_size").map_err(cfg_err)?;
+        let rcvbuf_max = o.u32("netlink_socket_buffer_maxsize").map_err(cfg_err)?;
+        if rcvbuf_max != 0 && rcvbuf_max < rcvbuf {
+            return Err(cfg_err(o.error(
+                "netlink_socket_buffer_maxsize",
+                "must not be smaller than netlink_socket_buffer_size",
+            )));
+        }
+        Ok(NfqConfig {
+            queue,
+            count,
+            copy_mode,
+            copy_range: o.u32("copy_range").map_err(cfg_err)?.min(65535),
+            maxlen: o.u32("queue_maxlen").map_err(cfg_err)?,
+            flags,
+            rcvbuf,
+            rcvbuf_max,
+            default,
+            bufsize,
+            netns: o.str("network_namespace_path").to_string(),
+        })
+    }
+}
+
+fn errno_text(e: i32) -> String {
+    let s = std::io::Error::from_raw_os_error(e).to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn open_nl() -> std::io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_NETFILTER,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_nl is plain data; zero is a valid value.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: bind with a sockaddr_nl we own and its size.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Opens a netfilter netlink socket, inside `netns` if set (a helper thread enters
+/// the namespace; the socket stays there).
+fn open_socket(netns: &str) -> Result<OwnedFd, PluginError> {
+    if netns.is_empty() {
+        return open_nl().map_err(|e| PluginError::new(format!("cannot open netlink socket: {e}")));
+    }
+    let ns = std::fs::File::open(netns)
+        .map_err(|e| PluginError::new(format!("network_namespace_path {netns}: {e}")))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns(2) on this helper thread only.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(PluginError::new(format!(
+                    "cannot enter network namespace {netns}: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+            open_nl().map_err(|e| {
+                PluginError::new(format!("cannot open netlink socket in {netns}: {e}"))
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err(PluginError::new("network namespace helper thread panicked")))
+    })
+}
+
+fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> bool {
+    // SAFETY: setsockopt with an int we own.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+fn verdict_code(v: &Verdict) -> u32 {
+    match v.action {
+        VerdictAction::Accept => NF_ACCEPT,
+        VerdictAction::Drop => NF_DROP,
+        VerdictAction::Repeat => NF_REPEAT,
+        VerdictAction::Queue(n) => NF_QUEUE | (u32::from(n) << 16),
+    }
+}
+
+/// A run of consecutive packets waiting for one batch verdict.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    code: u32,
+    mark: Option<u32>,
+    last: u32,
+    count: u32,
+}
+
+/// One bound queue: its socket, shared by the reader and the completion.
+struct Queue {
+    fd: OwnedFd,
+    queue: u16,
+    default: u32,
+    pending: Mutex<Option<Pending>>,
+    last_id: AtomicU32,
+    seen_any: AtomicBool,
+    finished: AtomicBool,
+    received: AtomicU64,
+    verdicts: AtomicU64,
+    batches: AtomicU64,
+    defaults: AtomicU64,
+    send_errors: AtomicU64,
+    kernel_errors: AtomicU64,
+    overruns: AtomicU64,
+    parse_errors: AtomicU64,
+    ct_errors: AtomicU64,
+    cur_rcvbuf: AtomicU32,
+}
+
+impl Queue {
+    fn new(fd: OwnedFd, queue: u16, default: u32) -> Queue {
+        Queue {
+            fd,
+            queue,
+            default,
+            pending: Mutex::new(None),
+            last_id: AtomicU32::new(0),
+            seen_any: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            received: AtomicU64::new(0),
+            verdicts: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            defaults: AtomicU64::new(0),
+            send_errors: AtomicU64::new(0),
+            kernel_errors: AtomicU64::new(0),
+            overruns: AtomicU64::new(0),
+            parse_errors: AtomicU64::new(0),
+            ct_errors: AtomicU64::new(0),
+            cur_rcvbuf: AtomicU32::new(0),
+        }
+    }
+
+    fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn send(&self, v: &VerdictRepr<'_>) {
+        let mut buf = [0u8; VERDICT_MAX_LEN];
+        let Ok(n) = v.emit(&mut buf, 0) else {
+            self.send_errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        loop {
+            // SAFETY: send(2) of our own buffer on our socket.
+            let r = unsafe { libc::send(self.raw(), buf.as_ptr().cast(), n, 0) };
+            if r >= 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            let c = self.send_errors.fetch_add(1, Ordering::Relaxed) + 1;
+            if c.is_power_of_two() {
+                log::error!(
+                    "NFQUEUE {}: cannot send verdict ({c} so far): {e}",
+                    self.queue
+                );
+            }
+            break;
+        }
+    }
+
+    fn flush_locked(&self, p: &mut Option<Pending>) {
+        if let Some(p) = p.take() {
+            self.send(&VerdictRepr {
+                queue: self.queue,
+                id: p.last,
+                verdict: p.code,
+                mark: p.mark,
+                batch: p.count > 1,
+                ..VerdictRepr::default()
+            });
+            if p.count > 1 {
+                self.batches.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends whatever batch is pending.
+    fn flush(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        self.flush_locked(&mut p);
+    }
+
+    /// Issues the verdict of packet `id`.
+    fn decide(&self, id: u32, v: Option<Verdict>) {
+        self.verdicts.fetch_add(1, Ordering::Relaxed);
+        let (code, mark, connmark) = match v {
+            Some(v) => (verdict_code(&v), v.mark, v.connmark),
+            None => {
+                self.defaults.fetch_add(1, Ordering::Relaxed);
+                (self.default, None, None)
+            }
+        };
+        if !READER.with(Cell::get) || connmark.is_some() {
+            // Out-of-order completion (worker threads) or a connmark: on its own.
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            self.flush_locked(&mut p);
+            drop(p);
+            self.send(&VerdictRepr {
+                queue: self.queue,
+                id,
+                verdict: code,
+                mark,
+                connmark,
+                ..VerdictRepr::default()
+            });
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cur) = p.as_mut() {
+            if cur.code == code
+                && cur.mark == mark
+                && cur.last.wrapping_add(1) == id
+                && cur.count < MAX_BATCH
+            {
+                cur.last = id;
+                cur.count += 1;
+                return;
+            }
+        }
+        self.flush_locked(&mut p);
+        *p = Some(Pending {
+            code,
+            mark,
+            last: id,
+            count: 1,
+        });
+    }
+
+    /// Sends a config request and waits for its ACK (2 s at most).
+    fn config(&self, c: &QueueConfig, seq: u32) -> Result<(), i32> {
+        let mut msg = Vec::with_capacity(64);
+        c.emit_nlmsg(seq, &mut msg).map_err(|_| libc::EINVAL)?;
+        // SAFETY: send(2) of our own buffer.
+        if unsafe { libc::send(self.raw(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+            return Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO));
+        }
+        let mut buf = vec![0u8; 8192];
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            let mut pfd = libc::pollfd {
+                fd: self.raw(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one pollfd we own.
+            if unsafe { libc::poll(&mut pfd, 1, 200) } <= 0 {
+                continue;
+            }
+            // SAFETY: recv into our own buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.raw(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                continue;
+            }
+            for m in NlmsgIter::new(&buf[..n as usize]) {
+                let Ok(m) = m else { break };
+                if m.msg_type() == NLMSG_ERROR && m.seq() == seq {
+                    let e = NlmsgErrView::new_checked(m.payload()).map_err(|_| libc::EPROTO)?;
+                    return match e.error() {
+                        0 => Ok(()),
+                        e => Err(e.saturating_neg()),
+                    };
+                }
+            }
+        }
+        Err(libc::ETIMEDOUT)
+    }
+
+    /// Last words: the pending batch, then `default_verdict` for every packet still
+    /// queued in the kernel (a batch verdict up to half the id space ahead of the last
+    /// packet seen), then unbind. Runs once.
+    fn finish(&self) {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.flush();
+        let last = if self.seen_any.load(Ordering::Acquire) {
+            self.last_id.load(Ordering::Acquire)
+        } else {
+            0
+        };
+        self.send(&VerdictRepr {
+            queue: self.queue,
+            id: last.wrapping_add(0x7fff_ffff),
+            verdict: self.default,
+            batch: true,
+            ..VerdictRepr::default()
+        });
+        let mut msg = Vec::new();
+        let unbind = QueueConfig {
+            queue: self.queue,
+            cmd: Some((NFQNL_CFG_CMD_UNBIND, 0)),
+            ..QueueConfig::default()
+        };
+        if unbind.emit_nlmsg(0, &mut msg).is_ok() {
+            // SAFETY: send(2) of our own buffer; the ACK is not awaited.
+            unsafe {
+                libc::send(
+                    self.raw(),
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+        }
+    }
+
+    fn on_overrun(&self, max: u32) {
+        let n = self.overruns.fetch_add(1, Ordering::Relaxed) + 1;
+        let cur = self.cur_rcvbuf.load(Ordering::Relaxed);
+        if max > cur {
+            let new = cur.saturating_mul(2).max(65536).min(max);
+            if !setsockopt_int(
+                self.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                new as i32,
+            ) {
+                setsockopt_int(self.raw(), libc::SOL_SOCKET, libc::SO_RCVBUF, new as i32);
+            }
+            self.cur_rcvbuf.store(new, Ordering::Relaxed);
+            log::warn!(
+                "NFQUEUE {}: socket buffer overrun ({n} so far; those packets were dropped by the kernel, or accepted with fail_open); buffer raised to {new}",
+                self.queue
+            );
+        } else if n.is_power_of_two() {
+            log::warn!(
+                "NFQUEUE {}: socket buffer overrun ({n} so far); raise netlink_socket_buffer_size",
+                self.queue
+            );
+        }
+    }
+
+    /// Handles the messages of one recv() buffer from `*pos`; `Some(flow)` when the
+    /// caller must return now (pool empty, or batch limit).
+    fn handle(
+        &self,
+        buf: &[u8],
+        pos: &mut usize,
+        cfg: &NfqConfig,
+        emit: &mut dyn Emit,
+        handled: &mut usize,
+    ) -> Option<Flow> {
+        let fallback = now();
+        while *pos < buf.len() {
+            let m = match NlmsgIter::new(&buf[*pos..]).next() {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    self.parse_errors.fetch_add(1, Ordering::Relaxed);
+                    log::warn!(
+                        "NFQUEUE {}: malformed netlink data dropped: {e}",
+                        self.queue
+                    );
+                    *pos = buf.len();
+                    break;
+                }
+                None => break,
+            };
+            let step = ((m.len() as usize + 3) & !3).max(4);
+            match m.msg_type() {
+                NLMSG_OVERRUN => self.on_overrun(cfg.rcvbuf_max),
+                NLMSG_ERROR => {
+                    if let Ok(e) = NlmsgErrView::new_checked(m.payload()) {
+                        if e.error() != 0 {
+                            let c = self.kernel_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                            if c.is_power_of_two() {
+                                log::warn!(
+                                    "NFQUEUE {}: kernel refused a verdict ({c} so far): {}",
+                                    self.queue,
+                                    errno_text(e.error().saturating_neg())
+                                );
+                            }
+                        }
+                    }
+                }
+                t if t < 0x10 => {}
+                _ => match NfqPacket::parse_nlmsg(&m) {
+                    Ok(p) => {
+                        let mut ct_ok = true;
+                        let conntrack = cfg.flags & NFQA_CFG_F_CONNTRACK != 0;
+                        let r = emit.emit(&mut |ev: &mut Event<'_>| {
+                            fill_from_repr(ev, &p.as_nflog(), fallback, 0);
+                            if conntrack {
+                                ct_ok = fill_ct(ev, &p.as_nflog(), ByteOrder::NATIVE);
+                            }
+                            ev.set_u32(K_NFQ_ID, p.id);
+                            ev.set_u16(K_NFQ_QUEUE, p.queue);
+                            ev.set_u16(K_NFQ_HW_PROTOCOL, p.hw_protocol);
+                            true
+                        });
+                        if r.is_err() {
+                            return Some(Flow::Idle);
+                        }
+                        if !ct_ok {
+                            self.ct_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        self.received.fetch_add(1, Ordering::Relaxed);
+                        self.last_id.store(p.id, Ordering::Release);
+                        self.seen_any.store(true, Ordering::Release);
+                    }
+                    Err(e) => {
+                        let c = self.parse_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                        if c.is_power_of_two() {
+                            log::warn!(
+                                "NFQUEUE {}: malformed packet message ({c} so far): {e}",
+                                self.queue
+                            );
+                        }
+                        if let Some((_, id)) = NfqPacket::peek_id(&m) {
+                            self.decide(id, None);
+                        }
+                    }
+                },
+            }
+            *pos = (*pos + step).min(buf.len());
+            *handled += 1;
+            if *handled >= BATCH {
+                return Some(Flow::Again);
+            }
+        }
+        None
+    }
+
+    /// recv() without blocking: Ok(0) on EAGAIN.
+    fn recv(&self, buf: &mut [u8], max: u32) -> Result<usize, PluginError> {
+        loop {
+            // SAFETY: recv into our own buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.raw(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) => return Ok(0),
+                Some(libc::EINTR) => continue,
+                Some(libc::ENOBUFS) => self.on_overrun(max),
+                _ => {
+                    return Err(PluginError::new(format!(
+                        "NFQUEUE {}: recv: {e}",
+                        self.queue
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Binds and configures queue `q`.
+fn bind_queue(cfg: &NfqConfig, q: u16) -> Result<Arc<Queue>, PluginError> {
+    let fd = open_socket(&cfg.netns)?;
+    let queue = Queue::new(fd, q, cfg.default);
+    // Not yet bound: make sure Drop does not send anything on failure.
+    queue.finished.store(true, Ordering::Release);
+    let bind = QueueConfig {
+        queue: q,
+        cmd: Some((NFQNL_CFG_CMD_BIND, 0)),
+        ..QueueConfig::default()
+    };
+    queue.config(&bind, 1).map_err(|e| {
+        let hint = match e {
+            libc::EPERM => " (needs CAP_NET_ADMIN, or another program holds this queue)",
+            libc::EBUSY => " (another program holds this queue)",
+            _ => "",
+        };
+        PluginError::new(format!("cannot bind NFQUEUE {q}: {}{hint}", errno_text(e)))
+    })?;
+    queue.finished.store(false, Ordering::Release);
+    let params = QueueConfig {
+        queue: q,
+        params: Some((cfg.copy_mode, cfg.copy_range)),
+        maxlen: (cfg.maxlen > 0).then_some(cfg.maxlen),
+        ..QueueConfig::default()
+    };
+    queue.config(&params, 2).map_err(|e| {
+        PluginError::new(format!(
+            "NFQUEUE {q}: cannot set copy mode / queue length: {}",
+            errno_text(e)
+        ))
+    })?;
+    let mut seq = 3;
+    for (name, f) in [
+        ("fail_open", NFQA_CFG_F_FAIL_OPEN),
+        ("gso", NFQA_CFG_F_GSO),
+        ("conntrack", NFQA_CFG_F_CONNTRACK),
+        ("uid_gid", NFQA_CFG_F_UID_GID),
+        ("secctx", NFQA_CFG_F_SECCTX),
+    ] {
+        if cfg.flags & f == 0 {
+            continue;
+        }
+        let c = QueueConfig {
+            queue: q,
+            flags: Some((f, f)),
+            ..QueueConfig::default()
+        };
+        if let Err(e) = queue.config(&c, seq) {
+            log::error!(
+                "NFQUEUE {q}: the kernel refused {name}=1: {}; the other flags stay on",
+                errno_text(e)
+            );
+        }
+        seq += 1;
+    }
+    if cfg.rcvbuf > 0 {
+        let v = cfg.rcvbuf.min(i32::MAX as u32) as i32;
+        if !setsockopt_int(queue.raw(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v) {
+            setsockopt_int(queue.raw(), libc::SOL_SOCKET, libc::SO_RCVBUF, v);
+        }
+        queue.cur_rcvbuf.store(cfg.rcvbuf, Ordering::Relaxed);
+    }
+    log::info!(
+        "NFQUEUE {q} bound{}{}",
+        if cfg.netns.is_empty() { "" } else { " in " },
+        cfg.netns
+    );
+    Ok(Arc::new(queue))
+}
+
+/// Issues verdicts when every stack has run (see [`Completion`]).
+struct Done {
+    base: u16,
+    queues: Vec<Arc<Queue>>,
+}
+
+impl Completion for Done {
+    fn done(&self, ev: &Event<'_>, verdict: Option<Verdict>) {
+        let (Some(id), Some(q)) = (ev.u32(K_NFQ_ID), ev.u16(K_NFQ_QUEUE)) else {
+            return;
+        };
+        if let Some(queue) = self.queues.get(usize::from(q.wrapping_sub(self.base))) {
+            queue.decide(id, verdict);
+        }
+    }
+}
+
+fn sum_counters(queues: &[Arc<Queue>]) -> Vec<(&'static str, u64)> {
+    let s = |f: fn(&Queue) -> &AtomicU64| queues.iter().map(|q| f(q).load(Ordering::Relaxed)).sum();
+    vec![
+        ("received", s(|q| &q.received)),
+        ("verdicts", s(|q| &q.verdicts)),
+        ("batch_verdicts", s(|q| &q.batches)),
+        ("default_verdicts", s(|q| &q.defaults)),
+        ("send_errors", s(|q| &q.send_errors)),
+        ("kernel_errors", s(|q| &q.kernel_errors)),
+        ("overruns", s(|q| &q.overruns)),
+        ("parse_errors", s(|q| &q.parse_errors)),
+        ("ct_errors", s(|q| &q.ct_errors)),
+    ]
+}
+
+/// NFQ: one queue on the event loop.
+struct Nfq {
+    cfg: NfqConfig,
+    queue: Option<Arc<Queue>>,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+impl Source for Nfq {
+    fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
+        let q = bind_queue(&self.cfg, self.cfg.queue)?;
+        self.buf = vec![0; self.cfg.bufsize];
+        setup.add_fd(q.raw());
+        setup.on_done(Arc::new(Done {
+            base: self.cfg.queue,
+            queues: vec![q.clone()],
+        }));
+        self.queue = Some(q);
+        Ok(())
+    }
+
+    fn run(&mut self, _wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
+        let Some(q) = self.queue.clone() else {
+            return Ok(Flow::Finished);
+        };
+        READER.with(|r| r.set(true));
+        let res = (|| {
+            let mut handled = 0;
+            loop {
+                if let Some(f) = q.handle(
+                    &self.buf[..self.len],
+                    &mut self.pos,
+                    &self.cfg,
+                    emit,
+                    &mut handled,
+                ) {
+                    return Ok(f);
+                }
+                let n = q.recv(&mut self.buf, self.cfg.rcvbuf_max)?;
+                self.pos = 0;
+                self.len = n;
+                if n == 0 {
+                    return Ok(Flow::Idle);
+                }
+            }
+        })();
+        READER.with(|r| r.set(false));
+        q.flush();
+        res
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        sum_counters(self.queue.as_slice())
+    }
+}
+
+/// MTNFQ: one socket and one thread per queue, each running the stacks itself.
+struct Mtnfq {
+    cfg: NfqConfig,
+    queues: Vec<Arc<Queue>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn queue_thread(
+    q: Arc<Queue>,
+    cfg: NfqConfig,
+    mut emit: Box<dyn Emit + Send>,
+    stop: Arc<AtomicBool>,
+) {
+    READER.with(|r| r.set(true));
+    let mut buf = vec![0u8; cfg.bufsize];
+    let mut drain = |emit: &mut dyn Emit| loop {
+        let n = match q.recv(&mut buf, cfg.rcvbuf_max) {
+            Ok(n) => n,
+            Err(e) => {
+                log::error!("{e}");
+                std::thread::sleep(Duration::from_millis(100));
+                0
+            }
+        };
+        if n == 0 {
+            q.flush();
+            return;
+        }
+        let mut pos = 0;
+        while pos < n {
+            let mut handled = 0;
+            let _ = q.handle(&buf[..n], &mut pos, &cfg, emit, &mut handled);
+        }
+        q.flush();
+    };
+    while !stop.load(Ordering::Acquire) {
+        let mut pfd = libc::pollfd {
+            fd: q.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one pollfd we own.
+        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if r > 0 {
+            drain(&mut *emit);
+        }
+    }
+    // Shutdown: what is already in the socket still goes through the stacks.
+    drain(&mut *emit);
+    q.finish();
+}
+
+impl Source for Mtnfq {
+    fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
+        for i in 0..self.cfg.count {
+            self.queues.push(bind_queue(&self.cfg, self.cfg.queue + i)?);
+        }
+        setup.on_done(Arc::new(Done {
+            base: self.cfg.queue,
+            queues: self.queues.clone(),
+        }));
+        for q in &self.queues {
+            let emit = setup.thread_emitter();
+            let (q, cfg, stop) = (q.clone(), self.cfg.clone(), self.stop.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("ulogd-nfq-{}", q.queue))
+                .spawn(move || queue_thread(q, cfg, emit, stop))
+                .map_err(|e| PluginError::new(format!("cannot start queue thread: {e}")))?;
+            self.threads.push(h);
+        }
+        // Nothing for the loop to read; a slow timer keeps the source idle.
+        setup.add_timer(Duration::from_secs(1), Some(Duration::from_secs(1)));
+        Ok(())
+    }
+
+    fn run(&mut self, _wake: Wake, _emit: &mut dyn Emit) -> Result<Flow, PluginError> {
+        Ok(Flow::Idle)
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for h in self.threads.drain(..) {
+            let _ = h.join();
+        }
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        sum_counters(&self.queues)
+    }
+}
+
+impl Drop for Mtnfq {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The NFQ plugin.
+pub fn spec() -> PluginSpec {
+    PluginSpec {
+        name: "NFQ",
+        aliases: &[],
+        kind: ulogd_core::Kind::Source,
+        summary: "packets queued by iptables -j NFQUEUE; a stack decides their verdict",
+        options: options(false),
+        inputs: vec![],
+        outputs: output_keys(),
+        wildcard: false,
+        build: Box::new(|ctx| {
+            let cfg = NfqConfig::from_options(ctx.options, false)?;
+            Ok(Built::Source {
+                source: Box::new(Nfq {
+                    cfg,
+                    queue: None,
+                    buf: Vec::new(),
+                    pos: 0,
+                    len: 0,
+                }),
+                outputs: output_keys(),
+            })
+        }),
+    }
+}
+
+/// The MTNFQ plugin.
+pub fn mt_spec() -> PluginSpec {
+    PluginSpec {
+        name: "MTNFQ",
+        aliases: &[],
+        kind: ulogd_core::Kind::Source,
+        summary:
+            "a range of NFQUEUEs, one socket and thread each running the stacks (--queue-balance)",
+        options: options(true),
+        inputs: vec![],
+        outputs: output_keys(),
+        wildcard: false,
+        build: Box::new(|ctx| {
+            let cfg = NfqConfig::from_options(ctx.options, true)?;
+            Ok(Built::Source {
+                source: Box::new(Mtnfq {
+                    cfg,
+                    queues: Vec::new(),
+                    threads: Vec::new(),
+                    stop: Arc::new(AtomicBool::new(false)),
+                }),
+                outputs: output_keys(),
+            })
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)], mt: bool) -> Result<NfqConfig, String> {
+        let o = Options::from_pairs("NFQ", "q", &options(mt), pairs).map_err(|e| {
+            e.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        NfqConfig::from_options(&o, mt).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn options_are_validated_by_name() {
+        let c = parse(
+            &[
+                ("queue_num", "3"),
+                ("fail_open", "1"),
+                ("default_verdict", "drop"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.queue, c.default, c.flags),
+            (3, NF_DROP, NFQA_CFG_F_FAIL_OPEN)
+        );
+        assert!(parse(&[("copy_mode", "all")], false)
+            .unwrap_err()
+            .contains("copy_mode"));
+        assert!(parse(&[("default_verdict", "maybe")], false)
+            .unwrap_err()
+            .contains("default_verdict"));
+        assert!(parse(&[("queue_num", "70000")], false)
+            .unwrap_err()
+            .contains("queue_num"));
+        assert!(parse(&[("queue_count", "0")], true)
+            .unwrap_err()
+            .contains("queue_count"));
+        assert_eq!(
+            parse(&[("queue_num", "4"), ("queue_count", "3")], true)
+                .unwrap()
+                .count,
+            3
+        );
+    }
+
+    #[test]
+    fn keys_extend_nflogs() {
+        let k = output_keys();
+        assert_eq!(k[K_NFQ_ID].name, "nfq.id");
+        assert_eq!(k[K_NFQ_HW_PROTOCOL].name, "nfq.hw_protocol");
+        assert_eq!(&k[..NFLOG_KEYS.len()], NFLOG_KEYS);
+    }
+
+    #[test]
+    fn queue_codes() {
+        let v = |action| Verdict {
+            action,
+            mark: None,
+            connmark: None,
+        };
+        assert_eq!(verdict_code(&v(VerdictAction::Queue(5))), 3 | (5 << 16));
+        assert_eq!(verdict_code(&v(VerdictAction::Drop)), 0);
+        assert_eq!(verdict_code(&v(VerdictAction::Repeat)), 4);
+    }
+}
