@@ -75,8 +75,7 @@ fn hup_reopens_usr1_reports_term_flushes() {
     // the two files: nothing lost across the rename and the reopen.
     let fin = log
         .lines()
-        .filter(|l| l.contains("final counters: j (JSON):"))
-        .last()
+        .rfind(|l| l.contains("final counters: j (JSON):"))
         .unwrap_or_else(|| panic!("no final counters: {log}"));
     let ok: usize = fin
         .split_whitespace()

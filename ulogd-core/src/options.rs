@@ -455,23 +455,32 @@ mod tests {
             ("inventory", "/etc/hosts.csv", 5),
             ("Tag", "a b", 6),
         ]);
-        let o = Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &d, Some(&s))
-            .unwrap();
+        let o =
+            Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &d, Some(&s)).unwrap();
         assert_eq!(o.str("db"), "x.db");
         let extra: Vec<_> = o.extra().collect();
         assert_eq!(extra, vec![("inventory", "/etc/hosts.csv"), ("Tag", "a b")]);
         // Typed options keep their checks; repeats of extra keys are errors.
-        let s = sec(&[("db", "x", 4), ("sync", "maybe", 5), ("t", "1", 6), ("t", "2", 7)]);
+        let s = sec(&[
+            ("db", "x", 4),
+            ("sync", "maybe", 5),
+            ("t", "1", 6),
+            ("t", "2", 7),
+        ]);
         let e = Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &d, Some(&s))
             .unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
         assert_eq!((e[1].line, e[1].key.as_deref()), (7, Some("t")));
         // Without the catch-all the same key is an error.
         let s = sec(&[("db", "x", 4), ("inventory", "y", 5)]);
-        assert!(
-            Options::from_section(std::path::Path::new("u.conf"), "T", "x1", &defs(), Some(&s))
-                .is_err()
-        );
+        assert!(Options::from_section(
+            std::path::Path::new("u.conf"),
+            "T",
+            "x1",
+            &defs(),
+            Some(&s)
+        )
+        .is_err());
     }
 
     #[test]

@@ -159,7 +159,8 @@ pub trait SourceSetup {
 
 /// Receives each finished event of a source (see [`SourceSetup::on_done`]).
 pub trait Completion: Send + Sync {
-    /// `ev` reads the source's own output keys.
+    /// `ev` reads the source's own output keys: input position `i` is output `i` of
+    /// the source (`ev.u32(i)`, `ev.is_set(i)`).
     fn done(&self, ev: &Event<'_>, verdict: Option<crate::event::Verdict>);
 }
 

@@ -166,13 +166,11 @@ impl Keylist {
 }
 
 fn current_source(what: &str) -> PyResult<Arc<SrcCtx>> {
-    CURRENT
-        .with(|c| c.borrow().clone())
-        .ok_or_else(|| {
-            PyRuntimeError::new_err(format!(
-                "{what} is available to PYTHON sources only, from start() or a callback"
-            ))
-        })
+    CURRENT.with(|c| c.borrow().clone()).ok_or_else(|| {
+        PyRuntimeError::new_err(format!(
+            "{what} is available to PYTHON sources only, from start() or a callback"
+        ))
+    })
 }
 
 /// A one-shot timer run by the daemon's event loop: `add(seconds)` arms it (again),
@@ -289,17 +287,22 @@ impl SourcePluginstance {
         ks.staging = Some(self.ctx.staged.clone());
         ks
     }
+    /// Tells the daemon this source has no more events (ulogd-rs extension: a script
+    /// reading a file ends like REPLAY). What was propagated is still emitted.
+    fn finish(&self) {
+        self.ctx.push(Req::Finish);
+    }
 }
 
 /// Writes `message` to the daemon log at `level` (`ulogd.ULOGD_INFO`...).
-#[pyfunction]
+#[pyfunction(name = "log")]
 #[pyo3(signature = (level, message))]
-fn log(level: i64, message: &str) {
+fn log_message(level: i64, message: &str) {
     match level {
-        ..=1 => log::debug!("python: {message}"),
-        2..=4 => log::info!("python: {message}"),
-        5..=6 => log::warn!("python: {message}"),
-        _ => log::error!("python: {message}"),
+        ..=1 => ::log::debug!("python: {message}"),
+        2..=4 => ::log::info!("python: {message}"),
+        5..=6 => ::log::warn!("python: {message}"),
+        _ => ::log::error!("python: {message}"),
     }
 }
 
@@ -313,7 +316,7 @@ pub(crate) fn make_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     m.add_class::<Timer>()?;
     m.add_class::<Fd>()?;
     m.add_class::<SourcePluginstance>()?;
-    m.add_function(wrap_pyfunction!(log, &m)?)?;
+    m.add_function(wrap_pyfunction!(log_message, &m)?)?;
     for (name, v) in CONSTANTS {
         m.add(*name, *v)?;
     }

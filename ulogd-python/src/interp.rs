@@ -11,6 +11,29 @@ use crate::api::{Keyinfo, Keylist};
 
 static INIT: OnceLock<Result<(), String>> = OnceLock::new();
 
+thread_local! {
+    static HAS_TSTATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Gives the calling thread a Python thread state that lives as long as the
+/// thread. Without it every call from a worker thread would create and destroy one
+/// (`PyGILState_Ensure`/`Release` on a thread Python does not know), which costs
+/// more than the call itself. The GIL is not held on return.
+pub(crate) fn keep_thread_state() {
+    if HAS_TSTATE.with(|h| h.replace(true)) {
+        return;
+    }
+    // SAFETY: the interpreter is initialised (instances exist only after
+    // `ensure_init`); this thread does not hold the GIL here (callers invoke this
+    // before `Python::attach`). Ensure creates the thread state and takes the GIL;
+    // SaveThread releases the GIL and keeps the state, so later Ensure/Release pairs
+    // (pyo3's attach) find it and never free it.
+    unsafe {
+        let _ = pyo3::ffi::PyGILState_Ensure();
+        let _ = pyo3::ffi::PyEval_SaveThread();
+    }
+}
+
 /// Starts the interpreter (once per process) and installs the `ulogd` module.
 pub(crate) fn ensure_init() -> Result<(), PluginError> {
     INIT.get_or_init(|| {
@@ -19,9 +42,7 @@ pub(crate) fn ensure_init() -> Result<(), PluginError> {
         Python::initialize();
         Python::attach(|py| -> PyResult<()> {
             let m = crate::api::make_module(py)?;
-            py.import("sys")?
-                .getattr("modules")?
-                .set_item("ulogd", m)?;
+            py.import("sys")?.getattr("modules")?.set_item("ulogd", m)?;
             Ok(())
         })
         .map_err(|e| format!("cannot set up the Python interpreter: {e}"))
@@ -46,7 +67,10 @@ pub(crate) fn short(py: Python<'_>, e: &PyErr) -> String {
 pub(crate) fn traceback(py: Python<'_>, e: &PyErr) -> String {
     (|| -> PyResult<String> {
         let tb = py.import("traceback")?;
-        let lines = tb.call_method1("format_exception", (e.value(py),))?;
+        let lines = tb.call_method1(
+            "format_exception",
+            (e.get_type(py), e.value(py), e.traceback(py)),
+        )?;
         let s: Vec<String> = lines.extract()?;
         Ok(s.concat().trim_end().to_string())
     })()
@@ -165,7 +189,10 @@ pub(crate) fn check_ret(v: &Bound<'_, PyAny>) -> Result<(), String> {
     match v.extract::<i64>() {
         Ok(0) => Ok(()),
         Ok(x) => Err(format!("returned {x}")),
-        Err(_) => Err(format!("returned {} instead of an int", v.repr().map(|r| r.to_string()).unwrap_or_default())),
+        Err(_) => Err(format!(
+            "returned {} instead of an int",
+            v.repr().map(|r| r.to_string()).unwrap_or_default()
+        )),
     }
 }
 

@@ -261,17 +261,21 @@ impl Keyset {
         }
     }
 
-    /// Points the keyset at `ev` for the duration of one call.
-    pub(crate) fn attach(&self, ev: &mut Event<'_>) {
-        // The lifetime is erased; `detach` clears the pointer before `ev` goes away
-        // and every use checks it (and the class is unsendable: same thread only).
-        self.ev.set(ev as *mut Event<'_> as *mut Event<'static>);
+    /// Points the keyset at an event for the duration of one call. The lifetime is
+    /// erased; the caller clears the pointer with `detach` before the event goes
+    /// away, every use checks it, and the class is unsendable (same thread only).
+    pub(crate) fn attach(&self, ev: *mut Event<'static>) {
+        self.ev.set(ev);
     }
 
     pub(crate) fn detach(&self) {
         self.ev.set(std::ptr::null_mut());
     }
 
+    // The keyset is a handle over the engine's `&mut Event` of the running call, so a
+    // shared Python reference hands out mutable access; no two references from it
+    // are alive at once (each method takes one, uses it and drops it).
+    #[allow(clippy::mut_from_ref)]
     fn live(&self) -> PyResult<&mut Event<'static>> {
         let p = self.ev.get();
         if p.is_null() {
@@ -349,7 +353,9 @@ impl Keyset {
             }
             return Ok(j as usize);
         }
-        Err(PyTypeError::new_err("keysets are indexed by key name or position"))
+        Err(PyTypeError::new_err(
+            "keysets are indexed by key name or position",
+        ))
     }
 
     pub(crate) fn get_value<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Bound<'py, PyAny>> {
@@ -530,11 +536,15 @@ pub struct Key {
 impl Key {
     #[getter]
     fn name(&self, py: Python<'_>) -> PyResult<String> {
-        self.set.borrow(py).with_def(self.idx, |d| d.name.to_string())
+        self.set
+            .borrow(py)
+            .with_def(self.idx, |d| d.name.to_string())
     }
     #[getter(r#type)]
     fn ty(&self, py: Python<'_>) -> PyResult<u32> {
-        self.set.borrow(py).with_def(self.idx, |d| d.ty.code() as u32)
+        self.set
+            .borrow(py)
+            .with_def(self.idx, |d| d.ty.code() as u32)
     }
     #[getter]
     fn flags(&self, py: Python<'_>) -> PyResult<u32> {
@@ -582,9 +592,7 @@ impl Key {
     #[setter(value)]
     fn set_value(&self, py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let none = py.None().into_bound(py);
-        self.set
-            .borrow(py)
-            .set_value(self.idx, v.unwrap_or(&none))
+        self.set.borrow(py).set_value(self.idx, v.unwrap_or(&none))
     }
     /// Whether the key has a value in this event.
     fn is_valid(&self, py: Python<'_>) -> PyResult<bool> {

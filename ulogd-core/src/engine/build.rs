@@ -227,8 +227,10 @@ pub(crate) fn build(
     let mut out = Vec::new();
     for src in sources {
         let mut defs: Vec<KeyDef> = src.outputs.clone();
+        // Inputs mirror the outputs, so a source's completion (`Completion::done`)
+        // reads the source's own keys by output position (`ev.u32(i)`).
         let src_binding = Binding {
-            inputs: Box::new([]),
+            inputs: (0..defs.len() as u32).collect(),
             out_base: 0,
             out_len: defs.len() as u32,
             wildcard: Box::new([]),
