@@ -379,6 +379,35 @@ fn build_errors_name_stack_instance_and_key() {
         "{}",
         errs[0]
     );
+    // A near miss gets a hint naming the upstream key.
+    let mut reg = world(1, Duration::ZERO).reg;
+    reg.add(PluginSpec {
+        name: "TYPO2",
+        aliases: &[],
+        kind: Kind::Sink,
+        summary: "test",
+        options: vec![],
+        inputs: vec![],
+        outputs: vec![],
+        wildcard: false,
+        build: Box::new(|_| {
+            Ok(Built::Stage {
+                stage: Arc::new(Filt { every: 0 }),
+                inputs: Inputs::Keys(vec![KeyDef::new("sek", KeyType::U64)]),
+                outputs: vec![],
+            })
+        }),
+    });
+    let errs = Engine::from_str(&reg, "t.conf", &conf(0, 4, &["src:COUNTER,t:TYPO2"], ""))
+        .err()
+        .unwrap();
+    assert!(
+        errs[0]
+            .message
+            .contains("needs key 'sek', which no plugin before it produces (did you mean 'seq'?)"),
+        "{}",
+        errs[0]
+    );
     // Type mismatch: `seq` declared String by the consumer.
     let mut reg = world(1, Duration::ZERO).reg;
     reg.add(PluginSpec {

@@ -279,17 +279,29 @@ pub(crate) fn build(
                                     inputs_v.push(slot);
                                 }
                                 None if k.is_optional() => inputs_v.push(UNBOUND),
-                                None => errors.push(err(
-                                    st.line,
-                                    Some(&k.name),
-                                    format!(
-                                        "stack '{label}': {} ({}) needs key '{}', which no plugin before it produces{}",
-                                        stage.id,
-                                        stage.plugin,
-                                        k.name,
-                                        producer_hint(registry, &k.name)
-                                    ),
-                                )),
+                                None => {
+                                    let upstream: Vec<&str> = ranges
+                                        .iter()
+                                        .flat_map(|&(b, l)| {
+                                            (b..b + l).map(|s| &*defs[s as usize].name)
+                                        })
+                                        .collect();
+                                    let close = crate::options::suggest(&k.name, &upstream)
+                                        .map(|s| format!(" (did you mean '{s}'?)"))
+                                        .unwrap_or_default();
+                                    errors.push(err(
+                                        st.line,
+                                        Some(&k.name),
+                                        format!(
+                                            "stack '{label}': {} ({}) needs key '{}', which no plugin before it produces{}{}",
+                                            stage.id,
+                                            stage.plugin,
+                                            k.name,
+                                            close,
+                                            producer_hint(registry, &k.name)
+                                        ),
+                                    ))
+                                }
                             }
                         }
                     }
