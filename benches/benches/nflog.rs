@@ -6,7 +6,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ulogd_netfilter::packet;
 use ulogd_netfilter::wire::{NflogRepr, NlmsgIter, NlmsgView, PcapReader};
 
-const CAPTURE: &[u8] = include_bytes!("../../ulogd-netfilter/tests/fixtures/golden-basic/nflog.pcap");
+const CAPTURE: &[u8] =
+    include_bytes!("../../ulogd-netfilter/tests/fixtures/golden-basic/nflog.pcap");
 
 fn reprs() -> Vec<NflogRepr<'static>> {
     PcapReader::new(CAPTURE)
@@ -50,7 +51,9 @@ fn base(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u32;
             for &(f, p, pkt) in &pkts {
-                n += packet::decode(f, p, std::hint::black_box(pkt)).ip_ttl.unwrap_or(0) as u32;
+                n += packet::decode(f, p, std::hint::black_box(pkt))
+                    .ip_ttl
+                    .unwrap_or(0) as u32;
             }
             n
         })
@@ -77,7 +80,11 @@ fn stack(c: &mut Criterion) {
         g.bench_function(format!("threads={threads}"), |b| {
             b.iter(|| {
                 let engine = ulogd_core::Engine::builder(&reg)
-                    .instance("r", "REPLAY", &[("file", path.to_str().expect("utf-8 path"))])
+                    .instance(
+                        "r",
+                        "REPLAY",
+                        &[("file", path.to_str().expect("utf-8 path"))],
+                    )
                     .instance("b", "BASE", &[])
                     .instance("i", "IFINDEX", &[])
                     .instance("s", "IP2STR", &[])

@@ -707,6 +707,34 @@ mod tests {
     }
 
     #[test]
+    fn rules_file_errors_name_the_file_line_and_column() {
+        let path = std::env::temp_dir().join(format!("verdict-rules-{}.txt", std::process::id()));
+        std::fs::write(
+            &path,
+            "# rules\noob.mark == 1 -> accept\n\nip.saddr == 7 -> drop\n",
+        )
+        .unwrap();
+        let file = path.display().to_string();
+        let o = Options::from_pairs("VERDICT", "v", &options(), &[("rules_file", &file)]).unwrap();
+        let e = build(&o).err().unwrap().to_string();
+        assert!(e.contains(&format!("{file}:4:13:")), "{e}");
+        std::fs::write(&path, "oob.mark == 1 -> accept\n").unwrap();
+        let o = Options::from_pairs(
+            "VERDICT",
+            "v",
+            &options(),
+            &[
+                ("rules_file", &file),
+                ("rules", "ip.daddr == 10.0.0.1 -> drop"),
+            ],
+        )
+        .unwrap();
+        let (set, _) = build(&o).unwrap();
+        assert_eq!(set.rules.len(), 2);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
     fn networks_match_by_prefix() {
         let n: IpAddr = "10.0.0.0".parse().unwrap();
         assert!(in_net("10.2.3.4".parse().unwrap(), n, 8));
