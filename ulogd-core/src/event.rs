@@ -77,6 +77,7 @@ pub struct Bundle {
     pub(crate) seq: u64,
     pub(crate) verdict: Option<Verdict>,
     pub(crate) verdict_final: bool,
+    pub(crate) verdict_payload: Option<(u32, u32)>,
 }
 
 impl Bundle {
@@ -89,6 +90,7 @@ impl Bundle {
             seq: 0,
             verdict: None,
             verdict_final: false,
+            verdict_payload: None,
         }
     }
 
@@ -98,6 +100,7 @@ impl Bundle {
         self.arena.clear();
         self.verdict = None;
         self.verdict_final = false;
+        self.verdict_payload = None;
     }
 }
 
@@ -127,6 +130,7 @@ pub struct Event<'a> {
     pub(crate) defs: &'a [KeyDef],
     pub(crate) verdict: &'a mut Option<Verdict>,
     pub(crate) verdict_final: &'a mut bool,
+    pub(crate) verdict_payload: &'a mut Option<(u32, u32)>,
 }
 
 impl<'a> Event<'a> {
@@ -404,6 +408,23 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// Replaces the queued packet's payload with `bytes` when the verdict is issued
+    /// (NFQUEUE). Like the verdict, ignored once an earlier stack made its decision
+    /// final. The bytes are copied into the bundle's arena (no allocation).
+    pub fn set_verdict_payload(&mut self, bytes: &[u8]) {
+        if *self.verdict_final {
+            return;
+        }
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(bytes);
+        *self.verdict_payload = Some((start, bytes.len() as u32));
+    }
+
+    /// The replacement payload set with [`Event::set_verdict_payload`], if any.
+    pub fn verdict_payload(&self) -> Option<&[u8]> {
+        self.verdict_payload.map(|(s, l)| &self.arena[s as usize..(s + l) as usize])
+    }
+
     /// The verdict set so far, if any.
     pub fn verdict(&self) -> Option<Verdict> {
         *self.verdict
@@ -434,7 +455,7 @@ mod tests {
             out_len: 1,
             wildcard: Box::new([0, 1, 2]),
         };
-        let (mut v, mut vf) = (None, false);
+        let (mut v, mut vf, mut vp) = (None, false, None);
         {
             let mut ev = Event {
                 vals: &mut b.vals,
@@ -444,6 +465,7 @@ mod tests {
                 defs: &defs,
                 verdict: &mut v,
                 verdict_final: &mut vf,
+                verdict_payload: &mut vp,
             };
             ev.set_u32(0, 7);
             ev.set_str(1, "hello");
@@ -456,6 +478,7 @@ mod tests {
             defs: &defs,
             verdict: &mut v,
             verdict_final: &mut vf,
+            verdict_payload: &mut vp,
         };
         assert_eq!(ev.str(0), Some("hello"));
         assert_eq!(ev.u32(1), Some(7));

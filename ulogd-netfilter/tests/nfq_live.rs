@@ -384,3 +384,87 @@ fn mtnfq_spreads_a_balanced_range_and_every_packet_gets_one_verdict() {
         "both queues used: {per_queue:?}"
     );
 }
+
+/// Rewrites the first payload byte of UDP packets to port 9997 into `y` (checksum
+/// cleared, allowed for UDP over IPv4) and accepts them with that new payload.
+struct Rewrite;
+
+impl ulogd_core::Stage for Rewrite {
+    fn interp(&self, ev: &mut ulogd_core::Event<'_>) -> ulogd_core::Ret {
+        let Some(pkt) = ev.bytes(0) else {
+            return ulogd_core::Ret::Ok;
+        };
+        let mut p = pkt.to_vec();
+        let ihl = usize::from(p.first().copied().unwrap_or(0) & 0x0f) * 4;
+        let is_target = p.len() > ihl + 8
+            && p.get(9) == Some(&17)
+            && p.get(ihl + 2..ihl + 4) == Some(&9997u16.to_be_bytes()[..]);
+        if is_target {
+            p[ihl + 8] = b'y';
+            p[ihl + 6] = 0;
+            p[ihl + 7] = 0;
+            ev.set_verdict(
+                ulogd_core::Verdict {
+                    action: ulogd_core::VerdictAction::Accept,
+                    mark: None,
+                    connmark: None,
+                },
+                false,
+            );
+            ev.set_verdict_payload(&p);
+        }
+        ulogd_core::Ret::Ok
+    }
+}
+
+#[test]
+fn a_verdict_can_replace_the_payload() {
+    if !can_run() {
+        return;
+    }
+    let (_g, a, b, vb) = setup(
+        "NFQUEUE --queue-num 5",
+        r#"  udp dport 9997 @th,64,8 0x79 counter comment "rewritten"
+  udp dport 9997 @th,64,8 0x78 counter comment "original""#,
+    );
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    reg.add(PluginSpec {
+        name: "REWRITE",
+        aliases: &[],
+        kind: ulogd_core::Kind::Sink,
+        summary: "test",
+        options: vec![],
+        inputs: vec![],
+        outputs: vec![],
+        wildcard: false,
+        build: Box::new(|_| {
+            Ok(ulogd_core::Built::Stage {
+                stage: Arc::new(Rewrite),
+                inputs: ulogd_core::Inputs::Keys(vec![ulogd_core::KeyDef::new(
+                    "raw.pkt",
+                    ulogd_core::KeyType::Raw,
+                )]),
+                outputs: vec![],
+            })
+        }),
+    });
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nthreads=0\nstack=q:NFQ,r:REWRITE\n\
+         [q]\nqueue_num=5\nnetwork_namespace_path=\"/var/run/netns/{b}\"\n"
+    );
+    let mut engine = Engine::from_str(&reg, "nfq.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    engine.start().expect("NFQ binds inside the namespace");
+    let h = engine.handle();
+    let t = std::thread::spawn(move || engine.run().unwrap());
+    udp(&a, &vb, 9997, 3);
+    wait_for(|| counter(&b, "rewritten") >= 3);
+    h.stop();
+    t.join().unwrap();
+    assert_eq!(
+        counter(&b, "rewritten"),
+        3,
+        "the kernel carried on with the new payload"
+    );
+    assert_eq!(counter(&b, "original"), 0);
+}

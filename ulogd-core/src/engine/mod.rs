@@ -148,6 +148,7 @@ impl SourceShared {
             defs: &self.defs,
             verdict: &mut b.verdict,
             verdict_final: &mut b.verdict_final,
+            verdict_payload: &mut b.verdict_payload,
         }
     }
 

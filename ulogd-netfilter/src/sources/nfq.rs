@@ -386,8 +386,16 @@ impl Queue {
     }
 
     fn send(&self, v: &VerdictRepr<'_>) {
-        let mut buf = [0u8; VERDICT_MAX_LEN];
-        let Ok(n) = v.emit(&mut buf, 0) else {
+        let mut small = [0u8; VERDICT_MAX_LEN];
+        // A replaced payload (rare) needs a buffer of its size; verdicts alone do not.
+        let mut big = Vec::new();
+        let buf: &mut [u8] = if v.payload.is_some() {
+            big.resize(v.buffer_len(), 0);
+            &mut big
+        } else {
+            &mut small
+        };
+        let Ok(n) = v.emit(buf, 0) else {
             self.send_errors.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -435,7 +443,7 @@ impl Queue {
     }
 
     /// Issues the verdict of packet `id`.
-    fn decide(&self, id: u32, v: Option<Verdict>) {
+    fn decide(&self, id: u32, v: Option<Verdict>, payload: Option<&[u8]>) {
         self.verdicts.fetch_add(1, Ordering::Relaxed);
         let (code, mark, connmark) = match v {
             Some(v) => (verdict_code(&v), v.mark, v.connmark),
@@ -444,8 +452,9 @@ impl Queue {
                 (self.default, None, None)
             }
         };
-        if !READER.with(Cell::get) || connmark.is_some() {
-            // Out-of-order completion (worker threads) or a connmark: on its own.
+        if !READER.with(Cell::get) || connmark.is_some() || payload.is_some() {
+            // Out-of-order completion (worker threads), a connmark or a new payload:
+            // on its own.
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             self.flush_locked(&mut p);
             drop(p);
@@ -455,6 +464,7 @@ impl Queue {
                 verdict: code,
                 mark,
                 connmark,
+                payload: if v.is_some() { payload } else { None },
                 ..VerdictRepr::default()
             });
             return;
@@ -669,7 +679,7 @@ impl Queue {
                             );
                         }
                         if let Some((_, id)) = NfqPacket::peek_id(&m) {
-                            self.decide(id, None);
+                            self.decide(id, None, None);
                         }
                     }
                 },
@@ -803,7 +813,7 @@ impl Completion for Done {
             return;
         };
         if let Some(queue) = self.queues.get(usize::from(q.wrapping_sub(self.base))) {
-            queue.decide(id, verdict);
+            queue.decide(id, verdict, ev.verdict_payload());
         }
     }
 }
