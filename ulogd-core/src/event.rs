@@ -422,7 +422,8 @@ impl<'a> Event<'a> {
 
     /// The replacement payload set with [`Event::set_verdict_payload`], if any.
     pub fn verdict_payload(&self) -> Option<&[u8]> {
-        self.verdict_payload.map(|(s, l)| &self.arena[s as usize..(s + l) as usize])
+        self.verdict_payload
+            .map(|(s, l)| &self.arena[s as usize..(s + l) as usize])
     }
 
     /// The verdict set so far, if any.

@@ -280,7 +280,11 @@ impl Stage for JsonStage {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
         let mut g = self.lock();
         let Inner {
-            out, buf, plans, tz, ..
+            out,
+            buf,
+            plans,
+            tz,
+            ..
         } = &mut *g;
         buf.clear();
         let id = ev.binding_id();

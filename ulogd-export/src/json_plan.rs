@@ -52,23 +52,24 @@ impl Plan {
     pub(crate) fn new(ev: &Event<'_>, o: &JsonOpts) -> Plan {
         let mut fields: Vec<Field> = Vec::new();
         let mut names: Vec<String> = Vec::new();
-        let mut add = |name: &str, fixed: Fixed, pos: Option<(usize, bool)>, fields: &mut Vec<Field>| {
-            let i = match names.iter().position(|n| n == name) {
-                Some(i) => i,
-                None => {
-                    names.push(name.to_string());
-                    fields.push(Field {
-                        head: head(name),
-                        positions: Vec::new(),
-                        fixed,
-                    });
-                    fields.len() - 1
+        let mut add =
+            |name: &str, fixed: Fixed, pos: Option<(usize, bool)>, fields: &mut Vec<Field>| {
+                let i = match names.iter().position(|n| n == name) {
+                    Some(i) => i,
+                    None => {
+                        names.push(name.to_string());
+                        fields.push(Field {
+                            head: head(name),
+                            positions: Vec::new(),
+                            fixed,
+                        });
+                        fields.len() - 1
+                    }
+                };
+                if let Some(p) = pos {
+                    fields[i].positions.push(p);
                 }
             };
-            if let Some(p) = pos {
-                fields[i].positions.push(p);
-            }
-        };
         if o.eventv1 {
             add("@version", Fixed::Version, None, &mut fields);
         }
@@ -79,13 +80,18 @@ impl Plan {
         add("dvc", Fixed::Device, None, &mut fields);
         let (mut time_sec, mut time_usec) = (None, None);
         for pos in 0..ev.wildcard_len() {
-            let Some(d) = ev.wildcard_def(pos) else { continue };
+            let Some(d) = ev.wildcard_def(pos) else {
+                continue;
+            };
             if d.name == "oob.time.sec" {
                 time_sec = Some(pos);
             } else if d.name == "oob.time.usec" {
                 time_usec = Some(pos);
             }
-            if matches!(d.ty, KeyType::I64 | KeyType::IpAddr | KeyType::Raw | KeyType::RawStr | KeyType::Any) {
+            if matches!(
+                d.ty,
+                KeyType::I64 | KeyType::IpAddr | KeyType::Raw | KeyType::RawStr | KeyType::Any
+            ) {
                 continue;
             }
             if o.boolean_label && d.name == "raw.label" && d.ty == KeyType::U8 {
@@ -107,7 +113,14 @@ impl Plan {
 
     /// Writes one event as a JSON line into `out`. `offset_of` gives the local UTC
     /// offset of a time (cached by the caller).
-    pub(crate) fn write(&self, ev: &Event<'_>, o: &JsonOpts, out: &mut Vec<u8>, now: i64, offset_of: impl FnOnce(i64) -> i32) {
+    pub(crate) fn write(
+        &self,
+        ev: &Event<'_>,
+        o: &JsonOpts,
+        out: &mut Vec<u8>,
+        now: i64,
+        offset_of: impl FnOnce(i64) -> i32,
+    ) {
         out.push(b'{');
         let mut first = true;
         let mut offset_of = Some(offset_of);
@@ -121,15 +134,22 @@ impl Plan {
             };
             let mut written = false;
             for &(pos, label) in f.positions.iter().rev() {
-                let Some(v) = ev.wildcard_get(pos) else { continue };
+                let Some(v) = ev.wildcard_get(pos) else {
+                    continue;
+                };
                 let ty = ev.wildcard_def(pos).map_or(KeyType::Any, |d| d.ty);
                 sep(out);
                 let ok = match (ty, v) {
                     (KeyType::String, Value::Bytes(s)) => push_json_str(out, c_str(s)),
                     (_, Value::Bytes(_) | Value::Addr(_)) => false,
                     (_, v) if label => {
-                        let allowed = !matches!(v, Value::Uint(0) | Value::Int(0) | Value::Bool(false));
-                        out.extend_from_slice(if allowed { b"\"allowed\"" } else { b"\"blocked\"" });
+                        let allowed =
+                            !matches!(v, Value::Uint(0) | Value::Int(0) | Value::Bool(false));
+                        out.extend_from_slice(if allowed {
+                            b"\"allowed\""
+                        } else {
+                            b"\"blocked\""
+                        });
                         true
                     }
                     (ty, Value::Uint(x)) if ty.is_signed() => {

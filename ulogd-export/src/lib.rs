@@ -10,6 +10,7 @@ mod db;
 mod file;
 mod gprint;
 mod graphite;
+pub mod ipfix;
 mod json;
 mod json_plan;
 mod logemu;
@@ -34,6 +35,9 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(xml::spec());
     reg.add(nacct::spec());
     reg.add(graphite::spec());
+    reg.add(ipfix::exporter::ipfix_spec());
+    reg.add(ipfix::exporter::nflow9_spec());
+    reg.add(ipfix::collector::spec());
     reg.add(db::sqlite::spec());
     reg.add(db::pgsql::spec());
 }

@@ -148,7 +148,8 @@ struct Writer {
 
 enum Outcome {
     Written,
-    Down,
+    /// The connection went away; the first `n` rows were written.
+    Down(usize),
 }
 
 impl Writer {
@@ -226,21 +227,20 @@ impl Writer {
             }
             Err(e) if is_down(client, &e) => {
                 self.lost_connection(&e);
-                Outcome::Down
+                Outcome::Down(0)
             }
             Err(_) => {
                 let _ = client.batch_execute("ROLLBACK");
-                for r in rows {
+                for (i, r) in rows.iter().enumerate() {
                     let client = self.client.as_mut().expect("connected");
                     match client.batch_execute(r) {
                         Ok(()) => {
                             self.counters.rows.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) if is_down(client, &e) => {
-                            // Rows before this one are in; the caller keeps them all,
-                            // so they would be written twice: drop the written ones.
+                            // Rows before this one are in: only the rest is kept.
                             self.lost_connection(&e);
-                            return Outcome::Down;
+                            return Outcome::Down(i);
                         }
                         Err(e) => {
                             let n = self.counters.errors.fetch_add(1, Ordering::Relaxed) + 1;
@@ -294,7 +294,12 @@ impl Writer {
                         self.recycle(r);
                     }
                 }
-                Outcome::Down => {
+                Outcome::Down(done) => {
+                    let mut chunk = chunk;
+                    for r in chunk.drain(..done) {
+                        self.backlog_bytes -= r.len() as u64;
+                        self.recycle(r);
+                    }
                     for r in chunk.into_iter().rev() {
                         self.backlog.push_front(r);
                     }
@@ -311,19 +316,28 @@ impl Writer {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
         if self.drain_backlog() && self.ensure_connected() {
-            if let Outcome::Written = self.write(&batch) {
-                for r in batch {
-                    self.recycle(r);
+            match self.write(&batch) {
+                Outcome::Written => {
+                    for r in batch.drain(..) {
+                        self.recycle(r);
+                    }
+                    self.batch = batch;
+                    self.sync_gauges();
+                    return;
                 }
-                self.sync_gauges();
-                return;
+                Outcome::Down(done) => {
+                    for r in batch.drain(..done) {
+                        self.recycle(r);
+                    }
+                }
             }
         }
-        for r in batch {
+        for r in batch.drain(..) {
             self.push_backlog(r);
         }
+        self.batch = batch;
         self.sync_gauges();
     }
 
@@ -377,8 +391,7 @@ impl Writer {
         self.flush();
         let left = self.backlog.len() as u64;
         if left > 0 {
-            self.counters
-                .lose(left, "database unreachable at shutdown");
+            self.counters.lose(left, "database unreachable at shutdown");
             self.backlog.clear();
             self.backlog_bytes = 0;
         }
@@ -484,7 +497,7 @@ impl Stage for Pgsql {
             ("errors", c.errors.load(Ordering::Relaxed)),
             ("backlog", c.backlog.load(Ordering::Relaxed)),
             ("backlog_bytes", c.backlog_bytes.load(Ordering::Relaxed)),
-            ("connects", c.reconnects.load(Ordering::Relaxed)),
+            ("reconnects", c.reconnects.load(Ordering::Relaxed)),
             ("ring_full", c.ring_full.load(Ordering::Relaxed)),
         ]
     }
@@ -515,15 +528,29 @@ fn config_from(o: &ulogd_core::Options) -> Result<(Config, String), PluginError>
         c.dbname(o.str("db"));
         c
     } else {
-        o.str("connstring")
-            .parse::<Config>()
-            .map_err(|e| err("connstring", format!("not a PostgreSQL connection string: {e}")))?
+        o.str("connstring").parse::<Config>().map_err(|e| {
+            err(
+                "connstring",
+                format!("not a PostgreSQL connection string: {e}"),
+            )
+        })?
     };
     let ct = o.int("connect_timeout");
     if ct > 0 {
         cfg.connect_timeout(Duration::from_secs(ct as u64));
     }
     cfg.application_name("ulogd");
+    // Functions named by `procedure` are found in `schema` first, as the table is.
+    let schema = o.str("schema");
+    if !schema.is_empty()
+        && schema != "public"
+        && cfg.get_options().is_none()
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        cfg.options(&format!("-c search_path={schema},public"));
+    }
     let describe = format!(
         "database {} on {}",
         cfg.get_dbname().unwrap_or("?"),
@@ -574,8 +601,7 @@ pub(crate) fn spec() -> PluginSpec {
                 "",
                 "libpq connection string; overrides db, host, user, pass and port",
             ),
-            OptionDef::string("table", "", "table or view whose columns name the keys")
-                .required(),
+            OptionDef::string("table", "", "table or view whose columns name the keys").required(),
             OptionDef::string(
                 "procedure",
                 "INSERT",
@@ -586,7 +612,11 @@ pub(crate) fn spec() -> PluginSpec {
                 "0",
                 "seconds between reconnection attempts; 0 gives up when the connection is lost",
             ),
-            OptionDef::int("connect_timeout", "5", "seconds a connection attempt may take"),
+            OptionDef::int(
+                "connect_timeout",
+                "5",
+                "seconds a connection attempt may take",
+            ),
             OptionDef::int(
                 "backlog_memcap",
                 "0",
@@ -605,7 +635,12 @@ pub(crate) fn spec() -> PluginSpec {
             let o = ctx.options;
             let err = |name: &str, msg: &str| PluginError::new(o.error(name, msg).to_string());
             let (config, describe) = config_from(o)?;
-            for n in ["reconnect", "backlog_memcap", "ring_buffer_size", "connect_timeout"] {
+            for n in [
+                "reconnect",
+                "backlog_memcap",
+                "ring_buffer_size",
+                "connect_timeout",
+            ] {
                 if o.int(n) < 0 {
                     return Err(err(n, "must not be negative"));
                 }

@@ -106,13 +106,17 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, idx: usize, v: SqlValue<'_>) -> rusq
         SqlValue::Uint(x) => match i64::try_from(x) {
             Ok(i) => stmt.raw_bind_parameter(idx, i),
             // Beyond i64: the exact digits, as text.
-            Err(_) => stmt.raw_bind_parameter(idx, ToSqlOutput::Borrowed(ValueRef::Text(StackText::of(x).as_bytes()))),
+            Err(_) => stmt.raw_bind_parameter(
+                idx,
+                ToSqlOutput::Borrowed(ValueRef::Text(StackText::of(x).as_bytes())),
+            ),
         },
         SqlValue::Int(x) => stmt.raw_bind_parameter(idx, x),
         SqlValue::Bool(b) => stmt.raw_bind_parameter(idx, b as i64),
-        SqlValue::Addr(a) => {
-            stmt.raw_bind_parameter(idx, ToSqlOutput::Borrowed(ValueRef::Text(StackText::of(a).as_bytes())))
-        }
+        SqlValue::Addr(a) => stmt.raw_bind_parameter(
+            idx,
+            ToSqlOutput::Borrowed(ValueRef::Text(StackText::of(a).as_bytes())),
+        ),
         SqlValue::Text(b) | SqlValue::RawStr(b) => {
             // Kernel strings carry their NUL terminator; SQLite text does not.
             let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());

@@ -197,7 +197,19 @@ pub fn psql(db: &str, sql: &str) -> Result<String, String> {
 pub fn psql_file(db: &str, file: &std::path::Path) -> Result<(), String> {
     let out = Command::new("psql")
         .env("PGPASSWORD", PG_PASS)
-        .args(["-h", PG_HOST, "-U", PG_USER, "-d", db, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .args([
+            "-h",
+            PG_HOST,
+            "-U",
+            PG_USER,
+            "-d",
+            db,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-f",
+        ])
         .arg(file)
         .output()
         .map_err(|e| format!("psql: {e}"))?;
@@ -227,7 +239,9 @@ impl PgDb {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("SKIP: cannot create a scratch database (needs root and the postgres account)");
+            eprintln!(
+                "SKIP: cannot create a scratch database (needs root and the postgres account)"
+            );
             return None;
         }
         Some(PgDb { name })
