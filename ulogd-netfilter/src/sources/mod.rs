@@ -1,5 +1,6 @@
 //! Sources: NFLOG, NFCT, NFACCT, NFQ, MTNFQ and REPLAY.
 
+mod netns;
 mod nfacct;
 mod nfct;
 pub mod nfct_keys;

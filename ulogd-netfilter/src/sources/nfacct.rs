@@ -21,7 +21,7 @@ use ulogd_core::{
     Source, SourceSetup, Wake,
 };
 
-use super::nfct::in_netns;
+use super::netns::in_netns;
 use super::nflog_keys::now;
 use crate::wire::nfacct::{emit_dump_request, NfacctRepr};
 use crate::wire::nlmsg::{NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};

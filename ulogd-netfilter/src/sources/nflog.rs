@@ -196,30 +196,8 @@ struct Nflog {
 /// set: a short-lived thread enters the namespace (`setns` changes only the calling
 /// thread), creates the socket and hands it back; the socket stays in that namespace.
 fn open_socket(netns: &str) -> Result<NlSocket, PluginError> {
-    fn make() -> std::io::Result<NlSocket> {
+    super::netns::in_netns(netns, "netlink socket", || {
         NlSocket::connect(NlFamily::Netfilter, None, Groups::empty())
-    }
-    if netns.is_empty() {
-        return make().map_err(|e| PluginError::new(format!("cannot open netlink socket: {e}")));
-    }
-    let ns = std::fs::File::open(netns)
-        .map_err(|e| PluginError::new(format!("network_namespace_path {netns}: {e}")))?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns(2) on this helper thread only, with a namespace fd that
-            // outlives the call; the thread ends right after creating the socket.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(PluginError::new(format!(
-                    "cannot enter network namespace {netns}: {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
-            make().map_err(|e| {
-                PluginError::new(format!("cannot open netlink socket in {netns}: {e}"))
-            })
-        })
-        .join()
-        .unwrap_or_else(|_| Err(PluginError::new("network namespace helper thread panicked")))
     })
 }
 

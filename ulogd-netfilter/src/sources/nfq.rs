@@ -283,27 +283,7 @@ fn open_nl() -> std::io::Result<OwnedFd> {
 /// Opens a netfilter netlink socket, inside `netns` if set (a helper thread enters
 /// the namespace; the socket stays there).
 fn open_socket(netns: &str) -> Result<OwnedFd, PluginError> {
-    if netns.is_empty() {
-        return open_nl().map_err(|e| PluginError::new(format!("cannot open netlink socket: {e}")));
-    }
-    let ns = std::fs::File::open(netns)
-        .map_err(|e| PluginError::new(format!("network_namespace_path {netns}: {e}")))?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns(2) on this helper thread only.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(PluginError::new(format!(
-                    "cannot enter network namespace {netns}: {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
-            open_nl().map_err(|e| {
-                PluginError::new(format!("cannot open netlink socket in {netns}: {e}"))
-            })
-        })
-        .join()
-        .unwrap_or_else(|_| Err(PluginError::new("network namespace helper thread panicked")))
-    })
+    super::netns::in_netns(netns, "netlink socket", open_nl)
 }
 
 fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> bool {
