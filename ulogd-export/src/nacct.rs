@@ -17,6 +17,8 @@ const PKTCOUNT: usize = 6;
 const ICMP_CODE: usize = 7;
 const ICMP_TYPE: usize = 8;
 const END: usize = 9;
+const ICMPV6_CODE: usize = 10;
+const ICMPV6_TYPE: usize = 11;
 
 /// One NACCT line: `end proto saddr sport|type daddr dport|code pkts bytes\n`.
 #[allow(clippy::too_many_arguments)]
@@ -47,6 +49,12 @@ impl Formatter for Nacct {
             (
                 ev.u8(ICMP_TYPE).unwrap_or(0) as u32,
                 ev.u8(ICMP_CODE).unwrap_or(0) as u32,
+            )
+        } else if proto == 58 {
+            // ICMPv6 flows (NFCT's icmpv6.* keys; 2.0.8 had none and printed 0 0).
+            (
+                ev.u8(ICMPV6_TYPE).unwrap_or(0) as u32,
+                ev.u8(ICMPV6_CODE).unwrap_or(0) as u32,
             )
         } else {
             (
@@ -82,6 +90,8 @@ pub(crate) fn spec() -> PluginSpec {
         KeyDef::new("icmp.code", KeyType::Any).optional(),
         KeyDef::new("icmp.type", KeyType::Any).optional(),
         KeyDef::new("flow.end.sec", KeyType::Any).optional(),
+        KeyDef::new("icmpv6.code", KeyType::Any).optional(),
+        KeyDef::new("icmpv6.type", KeyType::Any).optional(),
     ];
     PluginSpec {
         name: "NACCT",

@@ -298,4 +298,33 @@ fn xml_oprint_nacct_files() {
         std::fs::read_to_string(&f).unwrap(),
         "1795560563\t6\t127.0.0.1\t55876\t127.0.0.1\t8080\t1\t40\n"
     );
+    // An ICMPv6 flow prints its type and code where ports would be (2.0.8: 0 0).
+    let keys = vec![
+        KeyDef::new("orig.ip.saddr.str", KeyType::String),
+        KeyDef::new("orig.ip.daddr.str", KeyType::String),
+        KeyDef::new("orig.ip.protocol", KeyType::U8),
+        KeyDef::new("reply.raw.pktlen", KeyType::U64),
+        KeyDef::new("reply.raw.pktcount", KeyType::U64),
+        KeyDef::new("flow.end.sec", KeyType::U32),
+        KeyDef::new("icmpv6.type", KeyType::U8),
+        KeyDef::new("icmpv6.code", KeyType::U8),
+    ];
+    let ev = vec![
+        (0, OwnedValue::Bytes(b"fd77::1".to_vec())),
+        (1, OwnedValue::Bytes(b"fd77::2".to_vec())),
+        (2, OwnedValue::Uint(58)),
+        (3, OwnedValue::Uint(208)),
+        (4, OwnedValue::Uint(2)),
+        (5, OwnedValue::Uint(1_795_560_570)),
+        (6, OwnedValue::Uint(128)),
+        (7, OwnedValue::Uint(0)),
+    ];
+    let f = dir.join("n6.log");
+    let reg = reg_with(keys, vec![ev]);
+    let sec = format!("[out]\nfile=\"{}\"\n", f.display());
+    ulogd_core::testing::run(&reg, "src:SRC,out:NACCT", &sec, 0).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "1795560570\t58\tfd77::1\t128\tfd77::2\t0\t2\t208\n"
+    );
 }
