@@ -36,7 +36,7 @@ pub use nflog::{
 };
 pub use nla::{NlaIter, NlaView};
 pub use nlmsg::{NfgenmsgRepr, NfgenmsgView, NlmsgErrView, NlmsgHeader, NlmsgIter, NlmsgView};
-pub use pcap::{PcapCursor, PcapFormat, PcapReader, PcapRecord};
+pub use pcap::{PcapFormat, PcapReader, PcapRecord};
 
 /// Result alias used by every codec in this module.
 pub type Result<T> = core::result::Result<T, WireError>;

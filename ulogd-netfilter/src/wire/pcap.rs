@@ -104,44 +104,6 @@ pub struct PcapReader<'a> {
     done: bool,
 }
 
-/// A reader's position without the borrowed data, so a source that owns the memory
-/// map can keep its place between runs ([`PcapReader::cursor`], [`PcapReader::resume`]).
-#[derive(Debug, Clone)]
-pub struct PcapCursor {
-    pos: usize,
-    format: PcapFormat,
-    order: ByteOrder,
-    interfaces: Vec<Interface>,
-    done: bool,
-}
-
-impl<'a> PcapReader<'a> {
-    /// Where the reader stands, to continue later over the same data.
-    pub fn cursor(&self) -> PcapCursor {
-        PcapCursor {
-            pos: self.pos,
-            format: self.format,
-            order: self.order,
-            interfaces: self.interfaces.clone(),
-            done: self.done,
-        }
-    }
-
-    /// Continues over `data` (the same bytes the cursor was taken from) at `cursor`.
-    /// Positions are still checked on every read, so a wrong `data` gives errors,
-    /// never a panic.
-    pub fn resume(data: &'a [u8], cursor: PcapCursor) -> Self {
-        PcapReader {
-            data,
-            pos: cursor.pos,
-            format: cursor.format,
-            order: cursor.order,
-            interfaces: cursor.interfaces,
-            done: cursor.done,
-        }
-    }
-}
-
 fn u16_at(buf: &[u8], off: usize, order: ByteOrder) -> Option<u16> {
     read_array::<2>(buf, off).map(|b| order.u16(b))
 }
