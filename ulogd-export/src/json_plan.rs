@@ -258,6 +258,89 @@ impl OffsetCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::{format_event, ObjBuilder, TsFormat};
+    use ulogd_core::testing::{OwnedValue, TestSource};
+    use ulogd_core::KeyDef;
+
+    /// The sink (which runs the plan) writes exactly what the reference formatter
+    /// writes for the same keys: duplicates, CIM names, dropped types, invalid UTF-8
+    /// and `boolean_label`, with and without `eventv1`.
+    #[test]
+    fn plan_writes_what_the_reference_formatter_writes() {
+        let defs = vec![
+            KeyDef::new("oob.protocol", KeyType::U16),
+            KeyDef::new("oob.prefix", KeyType::String),
+            KeyDef::new("ip.saddr", KeyType::IpAddr),
+            KeyDef::new("raw.label", KeyType::U8),
+            KeyDef::new("ip.saddr.str", KeyType::String).cim("src_ip"),
+            KeyDef::new("oob.protocol", KeyType::U16),
+            KeyDef::new("oob.prefix", KeyType::String),
+            KeyDef::new("tcp.window", KeyType::I64),
+            KeyDef::new("tcp.syn", KeyType::Bool),
+        ];
+        let vals = vec![
+            OwnedValue::Uint(1),
+            OwnedValue::Bytes(b"ok \"q\"\n".to_vec()),
+            OwnedValue::Addr("10.0.0.1".parse().unwrap()),
+            OwnedValue::Uint(0),
+            OwnedValue::Bytes(b"10.0.0.1".to_vec()),
+            OwnedValue::Uint(2048),
+            OwnedValue::Bytes(b"\xff".to_vec()),
+            OwnedValue::Int(-5),
+            OwnedValue::Bool(true),
+        ];
+        let dir = std::env::temp_dir().join(format!("ulogd-json-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, (eventv1, boolean_label)) in [(false, false), (true, true)].into_iter().enumerate()
+        {
+            let mut reg = ulogd_core::Registry::new();
+            reg.add(TestSource::spec(
+                "T",
+                defs.clone(),
+                vec![vals.iter().cloned().enumerate().collect()],
+            ));
+            reg.add(crate::json::spec());
+            let file = dir.join(format!("{i}.json"));
+            let sections = format!(
+                "[j]\nfile=\"{}\"\ntimestamp=0\neventv1={}\nboolean_label={}\n",
+                file.display(),
+                eventv1 as u8,
+                boolean_label as u8
+            );
+            ulogd_core::testing::run(&reg, "t:T,j:JSON", &sections, 0).unwrap();
+            let sink = std::fs::read_to_string(&file).unwrap();
+
+            let o = JsonOpts {
+                timestamp: false,
+                eventv1,
+                device: "Netfilter".into(),
+                boolean_label,
+                ts_format: TsFormat::Ulogd2,
+            };
+            let owned: Vec<Value<'_>> = vals
+                .iter()
+                .map(|v| match v {
+                    OwnedValue::Uint(x) => Value::Uint(*x),
+                    OwnedValue::Int(x) => Value::Int(*x),
+                    OwnedValue::Bool(x) => Value::Bool(*x),
+                    OwnedValue::Addr(a) => Value::Addr(*a),
+                    OwnedValue::Bytes(b) => Value::Bytes(b),
+                })
+                .collect();
+            let keys: Vec<_> = defs.iter().zip(owned.iter().map(|v| Some(*v))).collect();
+            let mut out = Vec::new();
+            format_event(
+                &mut ObjBuilder::new(),
+                &mut out,
+                &o,
+                || keys.clone().into_iter(),
+                0,
+                |_| 0,
+            );
+            assert_eq!(sink, String::from_utf8(out).unwrap(), "eventv1={eventv1}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn integers() {
