@@ -1,6 +1,6 @@
 //! The `[global]` section: daemon settings and the `stack=` lines.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::config::ConfigFile;
 use crate::options::{parse_int, ConfigError};
@@ -232,11 +232,6 @@ pub fn parse_stack(text: &str) -> Result<Vec<ElemSpec>, String> {
         ));
     }
     Ok(out)
-}
-
-/// The path of a config file for messages (used by the CLI).
-pub fn display_path(p: &Path) -> String {
-    p.display().to_string()
 }
 
 #[cfg(test)]

@@ -586,7 +586,8 @@ impl Engine {
 
     fn run_source(&mut self, si: usize, wake: Wake) {
         let s = &mut self.sources[si];
-        if s.finished || (s.blocked && !matches!(wake, Wake::Timer(_))) {
+        // A blocked source's timers wait in `pending_timers` until it is resumed.
+        if s.finished || s.blocked {
             return;
         }
         s.again = false;
