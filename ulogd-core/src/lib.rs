@@ -23,7 +23,7 @@ mod registry;
 pub mod testing;
 
 pub use engine::{
-    Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report,
+    Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report, Step,
 };
 pub use event::{Event, Value, Verdict, VerdictAction};
 pub use global::{LogTarget, Settings, StackSpec};
