@@ -10,13 +10,13 @@
 //! [`KeyDef`] and [`Engine`]'s constructors and `run` are the public API. Names of
 //! counters and log messages may still change before 1.0.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod config;
 mod engine;
 pub mod event;
 pub mod global;
 pub mod key;
-pub mod logging;
 pub mod options;
 pub mod plugin;
 mod registry;

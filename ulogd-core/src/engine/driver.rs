@@ -5,8 +5,7 @@
 //! [`Engine::timeout`] has passed.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -27,7 +26,6 @@ use super::report::{EngineError, InstanceReport, Report};
 use super::timers::{system_clock, Clock, Due, Timers};
 
 const WAKER: Token = Token(0);
-const SIGNALS: Token = Token(1);
 const FD_BASE: usize = 16;
 const FDS_PER_SOURCE: usize = 1 << 12;
 
@@ -107,16 +105,10 @@ pub struct Engine {
     ctl: Arc<Control>,
     clock: Clock,
     timers: Timers,
-    signals: Option<SignalPipe>,
     workers: Vec<JoinHandle<()>>,
     tx: Option<crossbeam_channel::Sender<Job>>,
     started: bool,
     finished: bool,
-}
-
-struct SignalPipe {
-    rx: mio::net::UnixStream,
-    flags: [(libc::c_int, Arc<AtomicBool>); 6],
 }
 
 impl Engine {
@@ -212,7 +204,6 @@ impl Engine {
             ctl: Arc::new(Control::default()),
             clock,
             timers: Timers::default(),
-            signals: None,
             workers: Vec::new(),
             tx: None,
             started: false,
@@ -256,36 +247,6 @@ impl Engine {
             }
         }
         out
-    }
-
-    /// Delivers SIGTERM/SIGINT/SIGHUP/SIGUSR1/SIGUSR2 to this engine (the daemon
-    /// does this; an embedding program usually handles signals itself).
-    pub fn handle_signals(&mut self) -> Result<(), EngineError> {
-        let (mut rx, tx) = mio::net::UnixStream::pair()?;
-        let mk = || Arc::new(AtomicBool::new(false));
-        let flags = [
-            (libc::SIGTERM, mk()),
-            (libc::SIGINT, mk()),
-            (libc::SIGHUP, mk()),
-            (libc::SIGUSR1, mk()),
-            (libc::SIGUSR2, mk()),
-            (libc::SIGPIPE, mk()),
-        ];
-        let tx_fd = tx.into_raw_fd();
-        // SAFETY: tx_fd is a fresh, owned descriptor from into_raw_fd above.
-        let tx_std = unsafe { std::os::unix::net::UnixStream::from_raw_fd(tx_fd) };
-        for (sig, flag) in &flags {
-            signal_hook::flag::register(*sig, flag.clone())?;
-            if *sig != libc::SIGPIPE {
-                signal_hook::low_level::pipe::register(*sig, tx_std.try_clone()?)?;
-            }
-        }
-        drop(tx_std);
-        self.poll
-            .registry()
-            .register(&mut rx, SIGNALS, Interest::READABLE)?;
-        self.signals = Some(SignalPipe { rx, flags });
-        Ok(())
     }
 
     /// Starts sinks and filters, then sources (so nothing is emitted into a sink
@@ -456,11 +417,9 @@ impl Engine {
         }
         let mut ready = std::mem::take(&mut self.ready);
         ready.clear();
-        let mut signalled = false;
         for ev in self.events.iter() {
             match ev.token() {
                 WAKER => {}
-                SIGNALS => signalled = true,
                 Token(t) if t >= FD_BASE => {
                     let si = (t - FD_BASE) / FDS_PER_SOURCE;
                     let idx = (t - FD_BASE) % FDS_PER_SOURCE;
@@ -469,19 +428,10 @@ impl Engine {
                 _ => {}
             }
         }
-        if signalled && self.handle_pending_signals() {
-            self.ready = ready;
-            self.finished = true;
-            return Ok(Step::Finished);
-        }
         self.handle_control();
-        if self.ctl.stop.load(Ordering::SeqCst) {
+        if self.check_finished() {
             self.ready = ready;
-            return Ok(if self.check_finished() {
-                Step::Finished
-            } else {
-                Step::Running
-            });
+            return Ok(Step::Finished);
         }
         let now = (self.clock)();
         // Timers armed from a source's own threads.
@@ -621,45 +571,6 @@ impl Engine {
             Signal::Usr2 => {}
         }
         self.deliver(sig);
-    }
-
-    /// Returns true when the loop must stop.
-    fn handle_pending_signals(&mut self) -> bool {
-        let Some(sp) = self.signals.as_mut() else {
-            return false;
-        };
-        let mut buf = [0u8; 64];
-        while matches!(sp.rx.read(&mut buf), Ok(n) if n > 0) {}
-        let fired: Vec<libc::c_int> = sp
-            .flags
-            .iter()
-            .filter(|(_, f)| f.swap(false, Ordering::SeqCst))
-            .map(|(s, _)| *s)
-            .collect();
-        let mut stop = false;
-        for sig in fired {
-            match sig {
-                libc::SIGTERM | libc::SIGINT => {
-                    log::info!(
-                        "received {}, shutting down",
-                        if sig == libc::SIGTERM {
-                            "SIGTERM"
-                        } else {
-                            "SIGINT"
-                        }
-                    );
-                    stop = true;
-                }
-                libc::SIGHUP => {
-                    crate::logging::reopen();
-                    self.on_signal(Signal::Hup);
-                }
-                libc::SIGUSR1 => self.on_signal(Signal::Usr1),
-                libc::SIGUSR2 => self.on_signal(Signal::Usr2),
-                _ => {}
-            }
-        }
-        stop
     }
 
     /// Passes a signal to every source and stage, on this thread. Timers a source
