@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -17,12 +17,12 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::config::ConfigFile;
 use crate::global::{Global, Settings, StackSpec};
 use crate::options::ConfigError;
-use crate::plugin::{Built, Flow, Signal, Wake};
+use crate::plugin::{Built, Flow, Signal, Stage, Wake};
 use crate::registry::Registry;
 
 use super::build::{build, SourceInst, StageInst};
-use super::dispatch::{spawn_workers, Emitter, Job, Setup, SourceShared};
-use super::report::{EngineError, InstanceReport, Report};
+use super::dispatch::{spawn_workers, Counters, Emitter, Job, Setup, SourceShared};
+use super::report::{EngineError, Report, Snapshot, SourceStats, StageStats, PUBLISH_EVERY};
 use super::timers::{system_clock, Clock, Due, Timers};
 
 const WAKER: Token = Token(0);
@@ -54,11 +54,86 @@ fn sig_bit(s: Signal) -> u8 {
     }
 }
 
-/// Controls a running engine from any thread.
+/// What a handle reads counters from: the atomics workers bump, and the sources'
+/// own counters as the loop last published them (a `Source` lives on the loop
+/// thread and cannot be asked from another).
+struct Live {
+    sources: Vec<LiveSource>,
+    stages: Vec<LiveStage>,
+}
+
+struct LiveSource {
+    plugin: &'static str,
+    shared: Arc<SourceShared>,
+    published: Mutex<Vec<(&'static str, u64)>>,
+}
+
+struct LiveStage {
+    id: String,
+    plugin: &'static str,
+    counters: Arc<Counters>,
+    stage: Arc<dyn Stage>,
+}
+
+impl Live {
+    fn source_stats(s: &LiveSource, counters: Vec<(&'static str, u64)>) -> SourceStats {
+        let sh = &s.shared;
+        SourceStats {
+            id: sh.id.clone(),
+            plugin: s.plugin.to_string(),
+            events: sh.emitted.load(Ordering::Relaxed),
+            pool_empty: sh.pool_empty.load(Ordering::Relaxed),
+            pool_size: sh.pool_size,
+            in_flight: sh.in_flight(),
+            blocked: sh.blocked.load(Ordering::Relaxed),
+            counters,
+        }
+    }
+
+    fn stages(&self) -> Vec<StageStats> {
+        self.stages
+            .iter()
+            .map(|st| {
+                let k = &st.counters;
+                StageStats {
+                    id: st.id.clone(),
+                    plugin: st.plugin.to_string(),
+                    events_in: k.events_in.load(Ordering::Relaxed),
+                    ok: k.ok.load(Ordering::Relaxed),
+                    stopped: k.stopped.load(Ordering::Relaxed),
+                    errors: k.errors.load(Ordering::Relaxed),
+                    counters: st.stage.counters(),
+                }
+            })
+            .collect()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            sources: self
+                .sources
+                .iter()
+                .map(|s| {
+                    let c = s
+                        .published
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    Live::source_stats(s, c)
+                })
+                .collect(),
+            stages: self.stages(),
+        }
+    }
+}
+
+/// Controls a running engine from any thread: stop it, pass it signals, read its
+/// live counters. Cheap to clone.
 #[derive(Clone)]
 pub struct EngineHandle {
     ctl: Arc<Control>,
     waker: Arc<Waker>,
+    live: Arc<Live>,
 }
 
 impl EngineHandle {
@@ -77,6 +152,12 @@ impl EngineHandle {
     pub fn signal(&self, sig: Signal) {
         self.ctl.signals.fetch_or(sig_bit(sig), Ordering::SeqCst);
         let _ = self.waker.wake();
+    }
+
+    /// Every instance's counters now (the sources' own counters as of the loop's
+    /// last publication, at most [`PUBLISH_EVERY`] old while it runs).
+    pub fn snapshot(&self) -> Snapshot {
+        self.live.snapshot()
     }
 }
 
@@ -109,6 +190,8 @@ pub struct Engine {
     tx: Option<crossbeam_channel::Sender<Job>>,
     started: bool,
     finished: bool,
+    live: Arc<Live>,
+    published_at: Option<Instant>,
 }
 
 impl Engine {
@@ -178,6 +261,27 @@ impl Engine {
         let poll = Poll::new().map_err(|e| loop_err("", e))?;
         let waker =
             Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| loop_err(" waker", e))?);
+        let live = Arc::new(Live {
+            sources: topo
+                .sources
+                .iter()
+                .map(|(inst, shared)| LiveSource {
+                    plugin: inst.plugin,
+                    shared: shared.clone(),
+                    published: Mutex::new(Vec::new()),
+                })
+                .collect(),
+            stages: topo
+                .stages
+                .iter()
+                .map(|st| LiveStage {
+                    id: st.id.clone(),
+                    plugin: st.plugin,
+                    counters: st.counters.clone(),
+                    stage: st.stage.clone(),
+                })
+                .collect(),
+        });
         let sources = topo
             .sources
             .into_iter()
@@ -208,6 +312,8 @@ impl Engine {
             tx: None,
             started: false,
             finished: false,
+            live,
+            published_at: None,
         })
     }
 
@@ -226,6 +332,7 @@ impl Engine {
         EngineHandle {
             ctl: self.ctl.clone(),
             waker: self.waker.clone(),
+            live: self.live.clone(),
         }
     }
 
@@ -320,37 +427,38 @@ impl Engine {
         Ok(())
     }
 
-    /// Every instance's counters.
+    /// Every instance's counters (as [`Report`], the shape SIGUSR1 logs).
     pub fn report(&self) -> Report {
-        let mut r = Report::default();
-        for s in &self.sources {
-            let mut c = vec![
-                ("events", s.shared.emitted.load(Ordering::Relaxed)),
-                ("pool_empty", s.shared.pool_empty.load(Ordering::Relaxed)),
-            ];
-            c.extend(s.inst.source.counters());
-            r.instances.push(InstanceReport {
-                id: s.inst.id.clone(),
-                plugin: s.inst.plugin.to_string(),
-                counters: c,
-            });
+        Report::from(&self.snapshot())
+    }
+
+    /// Every instance's counters now, the sources' own included (on the loop
+    /// thread; from another thread use [`EngineHandle::snapshot`]).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            sources: self
+                .live
+                .sources
+                .iter()
+                .zip(&self.sources)
+                .map(|(l, s)| Live::source_stats(l, s.inst.source.counters()))
+                .collect(),
+            stages: self.live.stages(),
         }
-        for st in &self.stages {
-            let k = &st.counters;
-            let mut c = vec![
-                ("in", k.events_in.load(Ordering::Relaxed)),
-                ("ok", k.ok.load(Ordering::Relaxed)),
-                ("stopped", k.stopped.load(Ordering::Relaxed)),
-                ("errors", k.errors.load(Ordering::Relaxed)),
-            ];
-            c.extend(st.stage.counters());
-            r.instances.push(InstanceReport {
-                id: st.id.clone(),
-                plugin: st.plugin.to_string(),
-                counters: c,
-            });
+    }
+
+    /// Publishes the sources' own counters for handles.
+    fn publish(&mut self, now: Instant) {
+        if self
+            .published_at
+            .is_some_and(|t| now.saturating_duration_since(t) < PUBLISH_EVERY)
+        {
+            return;
         }
-        r
+        self.published_at = Some(now);
+        for (l, s) in self.live.sources.iter().zip(&self.sources) {
+            *l.published.lock().unwrap_or_else(|e| e.into_inner()) = s.inst.source.counters();
+        }
     }
 
     /// Runs until stopped ([`EngineHandle::stop`]) or until every source has
@@ -481,6 +589,7 @@ impl Engine {
             self.run_source(si, wake);
         }
         self.ready = ready;
+        self.publish(now);
         Ok(Step::Running)
     }
 
@@ -614,6 +723,8 @@ impl Engine {
         for st in &self.stages {
             st.stage.stop();
         }
+        self.published_at = None;
+        self.publish((self.clock)());
         for line in self.report().to_string().lines() {
             log::info!("final counters: {line}");
         }

@@ -35,4 +35,6 @@ mod timers;
 pub use builder::EngineBuilder;
 pub use dispatch::Counters;
 pub use driver::{Engine, EngineHandle, Step};
-pub use report::{EngineError, InstanceReport, Report};
+pub use report::{
+    EngineError, InstanceReport, Report, Snapshot, SourceStats, StageStats, PUBLISH_EVERY,
+};

@@ -1,0 +1,141 @@
+//! The embedding API: plugin objects in the builder, errors for undeclared ids, and a
+//! handle that reads live counters and passes signals from another thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ulogd_core::{
+    Emit, EngineBuilder, Event, Flow, Inputs, KeyDef, KeyType, PluginError, Ret, Signal, Source,
+    SourceSetup, Stage, Wake,
+};
+
+/// Emits one event per run, forever (`Flow::Again`), until stopped.
+struct Endless;
+
+impl Source for Endless {
+    fn start(&mut self, _s: &mut dyn SourceSetup) -> Result<(), PluginError> {
+        Ok(())
+    }
+    fn run(&mut self, _w: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
+        let _ = emit.emit(&mut |ev| {
+            ev.set_u64(0, 7);
+            true
+        });
+        Ok(Flow::Again)
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("runs", 1)]
+    }
+}
+
+#[derive(Default)]
+struct Sink {
+    n: AtomicU64,
+    signals: Mutex<Vec<Signal>>,
+}
+
+impl Stage for Sink {
+    fn interp(&self, ev: &mut Event<'_>) -> Ret {
+        assert_eq!(ev.u64(0), Some(7));
+        self.n.fetch_add(1, Ordering::Relaxed);
+        Ret::Ok
+    }
+    fn signal(&self, sig: Signal) {
+        self.signals.lock().unwrap().push(sig);
+    }
+}
+
+fn key() -> KeyDef {
+    KeyDef::new("n", KeyType::U64)
+}
+
+#[test]
+fn undeclared_id_is_an_error_not_a_fake_plugin() {
+    let errs = match EngineBuilder::default()
+        .source("s", Box::new(Endless), vec![key()])
+        .stack(&["s", "nowhere"])
+        .build()
+    {
+        Ok(_) => panic!("built a stack with an undeclared instance"),
+        Err(e) => e,
+    };
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0]
+            .message
+            .contains("instance 'nowhere' is not declared"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn objects_must_stand_where_their_kind_allows() {
+    let sink = Arc::new(Sink::default());
+    let errs = match EngineBuilder::default()
+        .source("s", Box::new(Endless), vec![key()])
+        .stage("k", sink, Inputs::Keys(vec![key()]), vec![])
+        .stack(&["k", "s"])
+        .build()
+    {
+        Ok(_) => panic!("a stage stood first"),
+        Err(e) => e,
+    };
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("'k' is a stage object but stands at position 1")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("'s' is a source object but stands at position 2")),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn handle_reads_live_counters_and_passes_signals_from_another_thread() {
+    let sink = Arc::new(Sink::default());
+    let engine = EngineBuilder::default()
+        .source("s", Box::new(Endless), vec![key()])
+        .stage("k", sink.clone(), Inputs::Keys(vec![key()]), vec![])
+        .stack(&["s", "k"])
+        .threads(2)
+        .build()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let h = engine.handle();
+    let th = std::thread::spawn(move || engine.run().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Counters move while the engine runs, and the source's own counters get
+    // published.
+    loop {
+        let s = h.snapshot();
+        if s.sources[0].events > 1000 && s.stages[0].ok > 1000 && !s.sources[0].counters.is_empty()
+        {
+            assert_eq!(s.sources[0].counters, vec![("runs", 1)]);
+            assert_eq!(s.sources[0].pool_size, 64); // the default keyspool
+            break;
+        }
+        assert!(Instant::now() < deadline, "counters never moved: {s:?}");
+        std::thread::yield_now();
+    }
+    h.signal(Signal::Hup);
+    h.signal(Signal::Usr2);
+    while sink.signals.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "signals not delivered");
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        *sink.signals.lock().unwrap(),
+        vec![Signal::Hup, Signal::Usr2]
+    );
+    h.stop();
+    let report = th.join().unwrap();
+    let n = sink.n.load(Ordering::Relaxed);
+    assert_eq!(report.get("k", "ok"), Some(n));
+    assert_eq!(report.get("s", "events"), Some(n));
+    // After the end the handle still reads the final figures.
+    assert_eq!(h.snapshot().stages[0].ok, n);
+}
