@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::event::Event;
 use crate::key::KeyDef;
-use crate::options::{OptionDef, Options};
+use crate::options::{ConfigError, OptionDef, Options};
 
 /// The kind of a plugin: where it may stand in a stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,20 +60,57 @@ pub enum Signal {
 }
 
 /// An error from a plugin's constructor, start or run, in words a sysadmin reads.
+///
+/// The variant says which phase failed and carries its context once: a
+/// [`PluginError::Config`] already names file, line and key, so the engine reports
+/// it as it is; the others get the instance's section line and `[id] (PLUGIN):`.
+/// Plugins usually write `PluginError::new(msg)`, `?` on an `io::Error` or on a
+/// [`ConfigError`] (from [`Options::error`], [`Options::u32`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PluginError(pub String);
+#[non_exhaustive]
+pub enum PluginError {
+    /// A bad option value, naming file, line and key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The instance cannot be built from valid options (a combination that cannot
+    /// work, a module that cannot be loaded).
+    #[error("{0}")]
+    Build(String),
+    /// Opening files, sockets or the kernel side failed.
+    #[error("{0}")]
+    Start(String),
+    /// An I/O error while running.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Anything else, in words (what [`PluginError::new`] makes).
+    #[error("{0}")]
+    Other(String),
+}
 
 impl PluginError {
     /// An error from a message.
     pub fn new(msg: impl Into<String>) -> PluginError {
-        PluginError(msg.into())
+        PluginError::Other(msg.into())
+    }
+    /// A build error: valid options that cannot work together.
+    pub fn build(msg: impl Into<String>) -> PluginError {
+        PluginError::Build(msg.into())
+    }
+    /// A start error: something could not be opened.
+    pub fn start(msg: impl Into<String>) -> PluginError {
+        PluginError::Start(msg.into())
     }
 }
 
-impl From<std::io::Error> for PluginError {
-    fn from(e: std::io::Error) -> Self {
-        PluginError(e.to_string())
+impl From<String> for PluginError {
+    fn from(msg: String) -> Self {
+        PluginError::Other(msg)
+    }
+}
+
+impl From<&str> for PluginError {
+    fn from(msg: &str) -> Self {
+        PluginError::Other(msg.to_string())
     }
 }
 

@@ -202,6 +202,12 @@ pub(crate) fn build(
                 };
                 let line = section.map(|s| s.line).unwrap_or(st.line);
                 match (spec.build)(&ctx) {
+                    // A configuration error already names file, line and key.
+                    Err(crate::plugin::PluginError::Config(e)) => {
+                        errors.push(e);
+                        row.push(None);
+                        continue;
+                    }
                     Err(e) => {
                         errors.push(err(
                             line,

@@ -363,7 +363,7 @@ impl Engine {
             st.stage.start().map_err(|e| EngineError::Start {
                 id: st.id.clone(),
                 plugin: st.plugin.to_string(),
-                message: e.to_string(),
+                error: Box::new(e),
             })?;
         }
         let now = (self.clock)();
@@ -388,7 +388,7 @@ impl Engine {
                 .map_err(|e| EngineError::Start {
                     id: s.inst.id.clone(),
                     plugin: s.inst.plugin.to_string(),
-                    message: e.to_string(),
+                    error: Box::new(e),
                 })?;
             for (idx, fd) in setup.fds.iter().enumerate() {
                 self.poll.registry().register(

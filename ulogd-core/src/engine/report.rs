@@ -1,24 +1,48 @@
 //! What the engine tells its owner: errors while starting or running, and counters.
 //!
 //! Nothing here touches the loop or the workers; the driver fills these types from
-//! the atomics of [`super::dispatch`].
+//! the atomics of the dispatch module.
 
-/// An error while starting or running the engine.
+use crate::options::ConfigError;
+use crate::plugin::PluginError;
+
+/// An error while building, starting or running the engine.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
+    /// Building found problems in the configuration or the stacks (every one of
+    /// them, each naming file, line and key). The builders return these as a plain
+    /// `Vec<ConfigError>`; this variant lets a host `?` them into one error type.
+    #[error("{}", lines(.0))]
+    Config(Vec<ConfigError>),
     /// A plugin instance failed to start (file, socket, permission).
-    #[error("cannot start '{id}' ({plugin}): {message}")]
+    #[error("cannot start '{id}' ({plugin}): {error}")]
     Start {
         /// Instance id.
         id: String,
         /// Plugin name.
         plugin: String,
-        /// Why.
-        message: String,
+        /// What the plugin said.
+        #[source]
+        error: Box<PluginError>,
     },
     /// The event loop itself failed.
     #[error("event loop: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn lines(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl From<Vec<ConfigError>> for EngineError {
+    fn from(e: Vec<ConfigError>) -> Self {
+        EngineError::Config(e)
+    }
 }
 
 /// Counters of one instance, for SIGUSR1 and the shutdown summary.
