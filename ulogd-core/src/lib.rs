@@ -41,12 +41,12 @@ pub use engine::{
     Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report, Snapshot,
     SourceStats, StageStats, Step, PUBLISH_EVERY,
 };
-pub use event::{Event, Value, Verdict, VerdictAction};
+pub use event::{BindState, Event, Value, Verdict, VerdictAction};
 pub use global::{LogTarget, Settings, StackSpec};
 pub use key::{Ipfix, KeyDef, KeyFlags, KeyType, PEN_NETFILTER, PEN_REVERSE};
 pub use options::{ConfigError, OptKind, OptionDef, Options};
 pub use plugin::{
     BuildContext, Built, Completion, Emit, Flow, Inputs, Kind, PluginError, PluginSpec, PoolEmpty,
-    Ret, Signal, Source, SourceSetup, Stage, Wake,
+    Ret, Signal, Source, SourceSetup, StackKeys, Stage, Wake,
 };
 pub use registry::Registry;

@@ -11,7 +11,7 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::event::Event;
+use crate::event::{BindState, Event};
 use crate::key::KeyDef;
 use crate::options::{ConfigError, OptionDef, Options};
 
@@ -123,8 +123,32 @@ pub enum Inputs {
     All,
 }
 
+/// What a stage sees of one stack it stands in, for [`Stage::bind`].
+#[derive(Debug)]
+pub struct StackKeys<'a> {
+    /// The stack, as written (`log1:NFLOG,base1:BASE,...`).
+    pub stack: &'a str,
+    /// For each declared input key: the upstream key it is bound to, or `None`
+    /// (optional or inactive inputs nothing produces).
+    pub inputs: &'a [Option<&'a KeyDef>],
+    /// For a wildcard stage ([`Inputs::All`]): every upstream key, in stack order —
+    /// position `i` here is `ev.wildcard_get(i)`.
+    pub wildcard: &'a [&'a KeyDef],
+    /// The stage's own outputs.
+    pub outputs: &'a [KeyDef],
+}
+
 /// A filter or sink. One instance may serve several stacks, concurrently.
 pub trait Stage: Send + Sync {
+    /// Called once per stack the instance stands in, at build time (also by
+    /// `--check`), after its keys are bound: derive whatever depends on the stack's
+    /// keys (names, types, positions) here, so `interp` compares no names. The
+    /// engine keeps the returned state with the stack and hands it back on every
+    /// event of that stack ([`Event::bind_state`]). An error refuses the
+    /// configuration, naming the stack.
+    fn bind(&self, _keys: &StackKeys<'_>) -> Result<BindState, PluginError> {
+        Ok(BindState::none())
+    }
     /// Opens files and sockets. Not called by `--check`.
     fn start(&self) -> Result<(), PluginError> {
         Ok(())

@@ -139,3 +139,113 @@ fn handle_reads_live_counters_and_passes_signals_from_another_thread() {
     // After the end the handle still reads the final figures.
     assert_eq!(h.snapshot().stages[0].ok, n);
 }
+
+/// A wildcard sink that derives, per stack, the upstream key names joined by ','
+/// (in `bind`) and records it with each event; refuses stacks without key `n`.
+#[derive(Default)]
+struct Planner {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Stage for Planner {
+    fn bind(&self, keys: &ulogd_core::StackKeys<'_>) -> Result<ulogd_core::BindState, PluginError> {
+        let names: Vec<&str> = keys.wildcard.iter().map(|k| &*k.name).collect();
+        if !names.contains(&"n") {
+            return Err(PluginError::new("needs key 'n'"));
+        }
+        Ok(ulogd_core::BindState::new(names.join(",")))
+    }
+    fn interp(&self, ev: &mut Event<'_>) -> Ret {
+        let plan = ev.bind_state::<String>().expect("bound").clone();
+        self.seen.lock().unwrap().push(plan);
+        Ret::Ok
+    }
+}
+
+/// Adds key `extra` (a filter object).
+struct Extra;
+
+impl Stage for Extra {
+    fn interp(&self, ev: &mut Event<'_>) -> Ret {
+        ev.set_u64(0, 1);
+        Ret::Ok
+    }
+}
+
+/// Emits `left` events then finishes.
+struct Few {
+    left: u32,
+}
+
+impl Source for Few {
+    fn start(&mut self, _s: &mut dyn SourceSetup) -> Result<(), PluginError> {
+        Ok(())
+    }
+    fn run(&mut self, _w: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
+        while self.left > 0 {
+            self.left -= 1;
+            let _ = emit.emit(&mut |ev| {
+                ev.set_u64(0, 7);
+                true
+            });
+        }
+        Ok(Flow::Finished)
+    }
+}
+
+#[test]
+fn bind_state_is_kept_per_stack_and_reaches_the_event() {
+    let planner = Arc::new(Planner::default());
+    let report = EngineBuilder::default()
+        .source("s", Box::new(Few { left: 2 }), vec![key()])
+        .stage(
+            "x",
+            Arc::new(Extra),
+            Inputs::Keys(vec![]),
+            vec![KeyDef::new("extra", KeyType::U64)],
+        )
+        .stage("p", planner.clone(), Inputs::All, vec![])
+        .stack(&["s", "p"])
+        .stack(&["s", "x", "p"])
+        .build()
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .run()
+        .unwrap();
+    assert_eq!(report.get("p", "ok"), Some(4));
+    // Each event went through both stacks, each with its own plan.
+    assert_eq!(
+        *planner.seen.lock().unwrap(),
+        ["n", "n,extra", "n", "n,extra"]
+    );
+}
+
+#[test]
+fn a_bind_error_refuses_the_stack_by_name() {
+    let errs = match EngineBuilder::default()
+        .stage(
+            "x",
+            Arc::new(Extra),
+            Inputs::Keys(vec![]),
+            vec![KeyDef::new("extra", KeyType::U64)],
+        )
+        .source(
+            "s",
+            Box::new(Few { left: 1 }),
+            vec![KeyDef::new("m", KeyType::U64)],
+        )
+        .stage("p", Arc::new(Planner::default()), Inputs::All, vec![])
+        .stack(&["s", "x", "p"])
+        .build()
+    {
+        Ok(_) => panic!("bind error ignored"),
+        Err(e) => e,
+    };
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0]
+            .to_string()
+            .contains("stack 's:object,x:object,p:object': p (object): needs key 'n'"),
+        "{}",
+        errs[0]
+    );
+}

@@ -6,11 +6,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::config::ConfigFile;
-use crate::event::{Binding, UNBOUND};
+use crate::event::{BindState, Binding, UNBOUND};
 use crate::global::StackSpec;
 use crate::key::KeyDef;
 use crate::options::{ConfigError, Options};
-use crate::plugin::{BuildContext, Built, Inputs, Kind, Source, Stage};
+use crate::plugin::{BuildContext, Built, Inputs, Kind, PluginError, Source, StackKeys, Stage};
 use crate::registry::Registry;
 
 use super::dispatch::{Counters, ElemRt, SourceShared, StackRt};
@@ -269,6 +269,7 @@ pub(crate) fn build(
             out_base: 0,
             out_len: defs.len() as u32,
             wildcard: Box::new([]),
+            state: BindState::none(),
         };
         let mut stack_rts = Vec::new();
         for &si in &src.stacks {
@@ -277,7 +278,7 @@ pub(crate) fn build(
             // Output slot ranges of the elements so far: (base, len).
             let mut ranges: Vec<(u32, u32)> = vec![(0, src.outputs.len() as u32)];
             let mut elems = Vec::new();
-            for (pos, inst) in resolved[si].iter().enumerate().skip(1) {
+            for inst in resolved[si].iter().skip(1) {
                 let stage = &stages[inst.expect("errors returned above")];
                 let base = defs.len() as u32;
                 let mut inputs_v = Vec::new();
@@ -341,15 +342,44 @@ pub(crate) fn build(
                         }
                     }
                 }
+                // The stage's own view of this stack, for its bind step.
+                let state = {
+                    let inputs: Vec<Option<&KeyDef>> = inputs_v
+                        .iter()
+                        .map(|&s| (s != UNBOUND).then(|| &defs[s as usize]))
+                        .collect();
+                    let wild: Vec<&KeyDef> = wildcard.iter().map(|&s| &defs[s as usize]).collect();
+                    let keys = StackKeys {
+                        stack: &label,
+                        inputs: &inputs,
+                        wildcard: &wild,
+                        outputs: &stage.outputs,
+                    };
+                    match stage.stage.bind(&keys) {
+                        Ok(s) => s,
+                        Err(PluginError::Config(e)) => {
+                            errors.push(e);
+                            BindState::none()
+                        }
+                        Err(e) => {
+                            errors.push(err(
+                                st.line,
+                                Some("stack"),
+                                format!("stack '{label}': {} ({}): {e}", stage.id, stage.plugin),
+                            ));
+                            BindState::none()
+                        }
+                    }
+                };
                 defs.extend(stage.outputs.iter().cloned());
                 let binding = Binding {
                     inputs: inputs_v.into_boxed_slice(),
                     out_base: base,
                     out_len: stage.outputs.len() as u32,
                     wildcard: wildcard.into_boxed_slice(),
+                    state,
                 };
                 ranges.push((base, stage.outputs.len() as u32));
-                let _ = pos;
                 elems.push(ElemRt {
                     id: stage.id.clone(),
                     stage: stage.stage.clone(),
