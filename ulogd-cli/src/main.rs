@@ -3,7 +3,11 @@
 //! the daemon's own concerns (log, signals, pid file, detaching, privileges) in
 //! [`daemon`].
 
+// `unsafe` only in the daemon module (libc calls a library must not make).
+#![deny(unsafe_code)]
+
 mod app;
+#[allow(unsafe_code)]
 mod daemon;
 mod flags;
 mod info;
