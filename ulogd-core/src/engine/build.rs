@@ -52,8 +52,8 @@ fn stack_label(s: &StackSpec) -> String {
         .join(",")
 }
 
-/// The plugin name shown for instances given as objects ([`super::EngineBuilder::source`],
-/// [`super::EngineBuilder::stage`]) rather than built from a registered plugin.
+/// The plugin name shown for instances given as objects (`EngineBuilder::source`,
+/// `EngineBuilder::stage`) rather than built from a registered plugin.
 pub(crate) const OBJECT_PLUGIN: &str = "object";
 
 /// Builds every instance and stack. Reports every problem found, not just the first.

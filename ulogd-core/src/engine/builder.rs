@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{ConfigFile, Entry, Section};
+use crate::config::{Entry, Section};
 use crate::global::{ElemSpec, Settings, StackSpec};
 use crate::key::KeyDef;
 use crate::options::ConfigError;
@@ -14,7 +14,6 @@ use crate::registry::Registry;
 
 use super::build::OBJECT_PLUGIN;
 use super::timers::{system_clock, Clock};
-use super::Engine;
 
 /// Builds stacks in code: instances with options (or plugin objects), stacks of
 /// instance ids.
@@ -31,14 +30,14 @@ use super::Engine;
 /// assert!(result.is_err()); // the registry above has no plugins
 /// ```
 pub struct EngineBuilder<'r> {
-    registry: &'r Registry,
-    settings: Settings,
+    pub(super) registry: &'r Registry,
+    pub(super) settings: Settings,
     instances: Vec<(String, String)>,
-    sections: Vec<Section>,
-    objects: HashMap<String, Built>,
-    stacks: Vec<StackSpec>,
-    errors: Vec<ConfigError>,
-    clock: Clock,
+    pub(super) sections: Vec<Section>,
+    pub(super) objects: HashMap<String, Built>,
+    pub(super) stacks: Vec<StackSpec>,
+    pub(super) errors: Vec<ConfigError>,
+    pub(super) clock: Clock,
 }
 
 fn empty_registry() -> &'static Registry {
@@ -186,29 +185,10 @@ impl<'r> EngineBuilder<'r> {
 
     /// Where the engine reads the time (timers, stage ticks, re-armed timers): a
     /// test or a simulation moves time by hand with it and calls
-    /// [`Engine::step`]`(Some(Duration::ZERO))`. [`std::time::Instant::now`] by
+    /// [`crate::Engine::step`]`(Some(Duration::ZERO))`. [`std::time::Instant::now`] by
     /// default. May change before 1.0.
     pub fn clock(mut self, now: impl Fn() -> std::time::Instant + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(now);
         self
-    }
-
-    /// Builds the engine (nothing is opened until [`Engine::start`] or [`Engine::run`]).
-    pub fn build(self) -> Result<Engine, Vec<ConfigError>> {
-        if !self.errors.is_empty() {
-            return Err(self.errors);
-        }
-        let cfg = ConfigFile {
-            origin: "<code>".into(),
-            sections: self.sections,
-        };
-        Engine::assemble(
-            self.registry,
-            &cfg,
-            &self.stacks,
-            self.settings,
-            self.clock,
-            self.objects,
-        )
     }
 }

@@ -21,6 +21,7 @@ use crate::plugin::{Built, Flow, Signal, Stage, Wake};
 use crate::registry::Registry;
 
 use super::build::{build, SourceInst, StageInst};
+use super::builder::EngineBuilder;
 use super::dispatch::{spawn_workers, Counters, Emitter, Job, Setup, SourceShared};
 use super::report::{EngineError, Report, Snapshot, SourceStats, StageStats, PUBLISH_EVERY};
 use super::timers::{system_clock, Clock, Due, Timers};
@@ -318,8 +319,8 @@ impl Engine {
     }
 
     /// Starts building an engine in code.
-    pub fn builder(registry: &Registry) -> super::EngineBuilder<'_> {
-        super::EngineBuilder::new(registry)
+    pub fn builder(registry: &Registry) -> EngineBuilder<'_> {
+        EngineBuilder::new(registry)
     }
 
     /// The settings in force.
@@ -728,5 +729,26 @@ impl Engine {
         for line in self.report().to_string().lines() {
             log::info!("final counters: {line}");
         }
+    }
+}
+
+impl EngineBuilder<'_> {
+    /// Builds the engine (nothing is opened until [`Engine::start`] or [`Engine::run`]).
+    pub fn build(self) -> Result<Engine, Vec<ConfigError>> {
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
+        let cfg = ConfigFile {
+            origin: "<code>".into(),
+            sections: self.sections,
+        };
+        Engine::assemble(
+            self.registry,
+            &cfg,
+            &self.stacks,
+            self.settings,
+            self.clock,
+            self.objects,
+        )
     }
 }

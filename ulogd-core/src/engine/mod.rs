@@ -21,9 +21,10 @@
 //! - `dispatch`: pools, [`Counters`], running stacks on a bundle, batching bundles
 //!   to worker threads, the emitters sources write through;
 //! - `build`: instances, key binding and the slot layout;
-//! - `builder`: [`EngineBuilder`], building in code;
+//! - `builder`: [`EngineBuilder`]'s declarations (instances, objects, stacks);
 //! - `driver`: [`Engine`] — the mio loop, timers, signals delivered through the
-//!   [`EngineHandle`], `run()` and `step()`.
+//!   [`EngineHandle`], `run()` and `step()`; also `EngineBuilder::build`, so the
+//!   builder does not depend on the engine.
 
 mod build;
 mod builder;
