@@ -249,3 +249,64 @@ fn a_bind_error_refuses_the_stack_by_name() {
         errs[0]
     );
 }
+
+/// Waits on nothing (one dormant timer).
+struct Quiet;
+
+impl Source for Quiet {
+    fn start(&mut self, s: &mut dyn SourceSetup) -> Result<(), PluginError> {
+        s.add_timer(Duration::from_secs(3600), None);
+        Ok(())
+    }
+    fn run(&mut self, _w: Wake, _e: &mut dyn Emit) -> Result<Flow, PluginError> {
+        Ok(Flow::Idle)
+    }
+}
+
+fn readable(fd: std::os::fd::RawFd, timeout_ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    n == 1 && p.revents & libc::POLLIN != 0
+}
+
+#[test]
+fn a_host_loop_polls_the_engine_fd_and_steps() {
+    let sink = Arc::new(Sink::default());
+    let mut engine = EngineBuilder::default()
+        .source("q", Box::new(Quiet), vec![key()])
+        .stage("k", sink.clone(), Inputs::Keys(vec![key()]), vec![])
+        .stack(&["q", "k"])
+        .build()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    engine.start().unwrap();
+    let fd = engine.as_raw_fd();
+    assert!(!readable(fd, 0), "nothing to do yet");
+    let t = engine.timeout().unwrap();
+    assert!(t > Duration::from_secs(3500), "{t:?}");
+    // Another thread asks for something: the host's poll on the engine's fd wakes.
+    let h = engine.handle();
+    std::thread::spawn(move || h.signal(Signal::Usr1))
+        .join()
+        .unwrap();
+    assert!(
+        readable(fd, 10_000),
+        "the engine fd did not become readable"
+    );
+    assert_eq!(
+        engine.step(Some(Duration::ZERO)).unwrap(),
+        ulogd_core::Step::Running
+    );
+    assert_eq!(*sink.signals.lock().unwrap(), vec![Signal::Usr1]);
+    engine.handle().stop();
+    assert!(readable(fd, 10_000));
+    assert_eq!(
+        engine.step(Some(Duration::ZERO)).unwrap(),
+        ulogd_core::Step::Finished
+    );
+    engine.finish();
+}
