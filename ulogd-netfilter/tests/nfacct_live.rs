@@ -188,14 +188,12 @@ fn nfacct_zerocounter_and_sigusr2_poll_at_once() {
          [acct1]\npollinterval=3600\nnetwork_namespace_path=\"/var/run/netns/{ns}\"\n"
     );
     let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
-    engine.handle_signals().unwrap();
     engine.start().unwrap();
     let h = engine.handle();
     let th = std::thread::spawn(move || engine.run().unwrap());
     std::thread::sleep(Duration::from_millis(200));
     assert!(seen.lock().unwrap().is_empty(), "no poll before the hour");
-    // SAFETY: raising a signal the engine installed a handler for.
-    unsafe { libc::raise(libc::SIGUSR2) };
+    h.signal(ulogd_core::Signal::Usr2);
     wait_for(&seen, 2, 3);
     h.stop();
     th.join().unwrap();

@@ -627,7 +627,6 @@ fn filters_and_sigusr2_dump_and_zero() {
         "hash_enable=0\nevent_mask=7\naccept_proto_filter=tcp,icmpv6\naccept_src_filter=10.79.1.0/24",
         &logfile,
     );
-    engine.handle_signals().unwrap();
     engine.start().unwrap();
     let h = engine.handle();
     let th = std::thread::spawn(move || engine.run().unwrap());
@@ -635,8 +634,7 @@ fn filters_and_sigusr2_dump_and_zero() {
     traffic(&mut t);
     let before = seen.lock().unwrap().len();
     // SIGUSR2: every live flow that passes the filters, ct.event=2, counters zeroed.
-    // SAFETY: raising a signal the engine installed a handler for.
-    unsafe { libc::raise(libc::SIGUSR2) };
+    h.signal(ulogd_core::Signal::Usr2);
     wait_for(&seen, |rows| rows.len() > before, 3);
     std::thread::sleep(Duration::from_millis(500));
     let listed_after = conntrack_list(&t.r);

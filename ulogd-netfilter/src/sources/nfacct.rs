@@ -59,7 +59,7 @@ struct NfacctConfig {
 }
 
 fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
-    PluginError::new(e.to_string())
+    PluginError::from(e)
 }
 
 impl NfacctConfig {

@@ -232,7 +232,7 @@ struct NfctConfig {
 }
 
 fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
-    PluginError::new(e.to_string())
+    PluginError::from(e)
 }
 
 impl NfctConfig {

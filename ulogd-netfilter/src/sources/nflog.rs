@@ -56,7 +56,7 @@ struct NflogConfig {
 }
 
 fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
-    PluginError::new(e.to_string())
+    PluginError::from(e)
 }
 
 impl NflogConfig {

@@ -95,7 +95,7 @@ struct NfqConfig {
 }
 
 fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
-    PluginError::new(e.to_string())
+    PluginError::from(e)
 }
 
 fn options(mt: bool) -> Vec<OptionDef> {

@@ -1,13 +1,13 @@
-//! The interpreter: start-up, module loading, callbacks, error reports.
+//! The lowest layer: the interpreter (start-up, thread states, the GIL), module
+//! loading, callbacks, return codes and error reports. Uses nothing else of this
+//! crate; everything else uses it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule};
-use ulogd_core::{KeyDef, KeyFlags, KeyType, Options, PluginError, Ret};
-
-use crate::api::{Keyinfo, Keylist};
+use ulogd_core::{Options, PluginError, Ret, Signal};
 
 static INIT: OnceLock<Result<(), String>> = OnceLock::new();
 
@@ -34,14 +34,17 @@ pub(crate) fn keep_thread_state() {
     }
 }
 
-/// Starts the interpreter (once per process) and installs the `ulogd` module.
-pub(crate) fn ensure_init() -> Result<(), PluginError> {
+/// Starts the interpreter (once per process) and installs the `ulogd` module that
+/// `make_module` builds (passed in, so this layer does not depend on the API one).
+pub(crate) fn ensure_init(
+    make_module: impl FnOnce(Python<'_>) -> PyResult<Bound<'_, PyModule>>,
+) -> Result<(), PluginError> {
     INIT.get_or_init(|| {
         // Py_InitializeEx(0): Python installs no signal handlers (the daemon owns
         // them); the GIL is released afterwards and taken per call.
         Python::initialize();
         Python::attach(|py| -> PyResult<()> {
-            let m = crate::api::make_module(py)?;
+            let m = make_module(py)?;
             py.import("sys")?.getattr("modules")?.set_item("ulogd", m)?;
             Ok(())
         })
@@ -212,57 +215,19 @@ pub(crate) fn interp_ret(v: &Bound<'_, PyAny>) -> Result<Ret, String> {
     }
 }
 
-/// A `ULOGD_RET_*` code as a key type (`0` is "any type", for inputs only).
-fn key_type(code: u32) -> Option<KeyType> {
-    Some(match code {
-        0x01 => KeyType::I8,
-        0x02 => KeyType::I16,
-        0x03 => KeyType::I32,
-        0x04 => KeyType::I64,
-        0x11 => KeyType::U8,
-        0x12 => KeyType::U16,
-        0x13 => KeyType::U32,
-        0x14 => KeyType::U64,
-        0x50 => KeyType::Bool,
-        0x100 | 0x200 => KeyType::IpAddr,
-        0x8020 => KeyType::String,
-        0x8030 => KeyType::Raw,
-        0x8040 => KeyType::RawStr,
-        0 => KeyType::Any,
-        _ => return None,
-    })
+/// The signal number a script's `signal(signo)` callback gets.
+pub(crate) fn signo(sig: Signal) -> i32 {
+    match sig {
+        Signal::Hup => libc::SIGHUP,
+        Signal::Usr1 => libc::SIGUSR1,
+        Signal::Usr2 => libc::SIGUSR2,
+    }
 }
 
-/// Turns a keylist filled by `configure()` into key declarations.
-pub(crate) fn key_defs(
-    modname: &str,
-    list: &Keylist,
-    outputs: bool,
-) -> Result<Vec<KeyDef>, PluginError> {
-    list.keys
-        .iter()
-        .map(|k: &Keyinfo| {
-            let side = if outputs { "output" } else { "input" };
-            let ty = key_type(k.ty)
-                .filter(|t| !(outputs && *t == KeyType::Any))
-                .ok_or_else(|| {
-                    PluginError::new(format!(
-                        "Python module '{modname}': {side} key '{}' has type {:#x}, which is not a ULOGD_RET_* type",
-                        k.name, k.ty
-                    ))
-                })?;
-            let mut d = KeyDef::dynamic(k.name.clone(), ty);
-            d.flags = KeyFlags::from_bits(
-                (k.flags & (KeyFlags::OPTIONAL.bits() | KeyFlags::INACTIVE.bits()) as u32) as u16,
-            );
-            if k.ipfix_field_id != 0 {
-                d = d.ipfix(k.ipfix_vendor, k.ipfix_field_id);
-            }
-            if let Some(c) = &k.cim_name {
-                // Declared once per instance at start-up: leaking is bounded.
-                d = d.cim(Box::leak(c.clone().into_boxed_str()));
-            }
-            Ok(d)
-        })
-        .collect()
+/// The outcome of a call whose return value must be 0, as words for a log line.
+pub(crate) fn checked(py: Python<'_>, r: PyResult<Bound<'_, PyAny>>) -> Result<(), String> {
+    match r {
+        Ok(v) => check_ret(&v),
+        Err(e) => Err(format!("raised:\n{}", traceback(py, &e))),
+    }
 }

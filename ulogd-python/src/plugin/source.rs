@@ -1,7 +1,6 @@
 //! PYTHON as a source: `configure(okeys)`, `start(spi)`, timers and fds driven by the
 //! daemon's event loop, `propagate_results()` turning staged values into events.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,63 +12,15 @@ use ulogd_core::{
     BuildContext, Built, Emit, Flow, KeyDef, PluginError, Signal, Source, SourceSetup, Wake,
 };
 
-use crate::api::{Fd, Keylist, SourcePluginstance, Timer};
-use crate::interp::{self, ErrorLog};
-use crate::keys::{KeyMeta, Owned};
-use crate::stage::{checked, signo};
+use crate::bridge::{Current, Req, SrcCtx, Staged};
+use crate::host::{self as interp, checked, signo, ErrorLog};
+use crate::pyapi::module::{key_defs, make_module, Fd, Keylist, SourcePluginstance, Timer};
+use crate::value::KeyMeta;
 
 /// Timers a source may arm after `start()` (each `Timer` object takes one slot).
 const SPARE_TIMERS: usize = 16;
 /// How far away an unused timer slot is parked.
 const DORMANT: Duration = Duration::from_secs(86_400);
-
-/// Output values being filled, and events propagated but not emitted yet.
-pub(crate) struct Staged {
-    pub vals: Vec<Option<Owned>>,
-    pub queued: VecDeque<Vec<Option<Owned>>>,
-}
-
-/// What the script asked the loop to do during a call.
-pub(crate) enum Req {
-    Arm(Py<Timer>, f64),
-    Cancel(Py<Timer>),
-    AddFd(Py<Fd>),
-    DelFd(Py<Fd>),
-    Finish,
-}
-
-/// State shared between a source and the Python objects it hands out.
-pub(crate) struct SrcCtx {
-    reqs: Mutex<Vec<Req>>,
-    pub staged: Arc<Mutex<Staged>>,
-    pub meta: Arc<KeyMeta>,
-}
-
-impl SrcCtx {
-    pub(crate) fn push(&self, r: Req) {
-        self.reqs.lock().unwrap_or_else(|e| e.into_inner()).push(r);
-    }
-}
-
-thread_local! {
-    /// The source whose callback is running on this thread (for `Timer` and `Fd`).
-    pub(crate) static CURRENT: RefCell<Option<Arc<SrcCtx>>> = const { RefCell::new(None) };
-}
-
-struct Current;
-
-impl Current {
-    fn set(ctx: &Arc<SrcCtx>) -> Current {
-        CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
-        Current
-    }
-}
-
-impl Drop for Current {
-    fn drop(&mut self) {
-        CURRENT.with(|c| *c.borrow_mut() = None);
-    }
-}
 
 enum Slot {
     Unused,
@@ -96,7 +47,7 @@ struct PySource {
 }
 
 pub(crate) fn build(ctx: &BuildContext<'_>) -> Result<Built, PluginError> {
-    interp::ensure_init()?;
+    interp::ensure_init(make_module)?;
     let o = ctx.options;
     let modname = o.str("module").to_string();
     Python::attach(|py| {
@@ -121,7 +72,7 @@ pub(crate) fn build(ctx: &BuildContext<'_>) -> Result<Built, PluginError> {
         interp::check_ret(&r).map_err(|why| {
             PluginError::new(format!("Python module '{modname}': configure() {why}"))
         })?;
-        let outputs: Vec<KeyDef> = interp::key_defs(&modname, &ok.borrow(), true)?;
+        let outputs: Vec<KeyDef> = key_defs(&modname, &ok.borrow(), true)?;
         if outputs.is_empty() {
             return Err(PluginError::new(format!(
                 "Python module '{modname}' stands first (a source) but its configure(okeys) declares no output keys"
@@ -159,6 +110,11 @@ pub(crate) fn build(ctx: &BuildContext<'_>) -> Result<Built, PluginError> {
     })
 }
 
+/// The `ulogd.Timer` / `ulogd.Fd` behind a request (only those objects make them).
+fn cast<T: pyo3::PyClass>(py: Python<'_>, o: Py<PyAny>) -> Option<Py<T>> {
+    o.into_bound(py).cast_into::<T>().ok().map(Bound::unbind)
+}
+
 fn slot_mut<T>(v: &mut Vec<T>, i: usize, fill: impl Fn() -> T) -> &mut T {
     while v.len() <= i {
         v.push(fill());
@@ -166,6 +122,7 @@ fn slot_mut<T>(v: &mut Vec<T>, i: usize, fill: impl Fn() -> T) -> &mut T {
     &mut v[i]
 }
 
+#[allow(unsafe_code)]
 fn still_readable(fd: i32) -> bool {
     let mut p = libc::pollfd {
         fd,
@@ -187,6 +144,9 @@ impl PySource {
         for r in self.take_reqs() {
             match r {
                 Req::Arm(t, secs) => {
+                    let Some(t) = cast::<Timer>(py, t) else {
+                        continue;
+                    };
                     let after = Duration::from_secs_f64(secs);
                     let pos = self
                         .timers
@@ -229,7 +189,6 @@ impl PySource {
                 Req::Finish => self.finished = true,
             }
         }
-        let _ = py;
     }
 
     /// Emits the propagated events; false if the pool ran dry (woken with Resume).
@@ -292,6 +251,9 @@ impl Source for PySource {
             for r in self.take_reqs() {
                 match r {
                     Req::Arm(t, secs) => {
+                        let Some(t) = cast::<Timer>(py, t) else {
+                            continue;
+                        };
                         let i = setup.add_timer(Duration::from_secs_f64(secs), None);
                         *slot_mut(&mut self.timers, i, || Slot::Unused) = Slot::Timer(t, true);
                     }
@@ -305,6 +267,9 @@ impl Source for PySource {
                         }
                     }
                     Req::AddFd(f) => {
+                        let Some(f) = cast::<Fd>(py, f) else {
+                            continue;
+                        };
                         let i = setup.add_fd(f.get().fd);
                         *slot_mut(&mut self.fds, i, || None) = Some(f);
                     }

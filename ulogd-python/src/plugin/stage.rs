@@ -1,68 +1,15 @@
-//! PYTHON as a filter or a sink, and the plugin's registration.
+//! PYTHON as a filter or a sink.
 
 use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
-use ulogd_core::{
-    BuildContext, Built, Event, Inputs, Kind, OptionDef, PluginError, PluginSpec, Ret, Signal,
-    Stage,
-};
+use ulogd_core::{BuildContext, Built, Event, Inputs, Kind, PluginError, Ret, Signal, Stage};
 
-use crate::api::{Keylist, DTYPE_WILDCARD};
-use crate::interp::{self, ErrorLog};
-use crate::keys::{KeyMeta, Keyset, Mode};
-
-/// The options of every PYTHON instance.
-pub(crate) fn options() -> Vec<OptionDef> {
-    vec![
-        OptionDef::string(
-            "module",
-            "",
-            "Python module to load (found on sys.path, PYTHONPATH and path_append)",
-        )
-        .required(),
-        OptionDef::string(
-            "path_append",
-            "",
-            "colon-separated directories appended to sys.path",
-        ),
-        OptionDef::any_other("any other key is handed to the script in the dict ULOGD_CONFIG"),
-    ]
-}
-
-fn spec(kind: Kind) -> PluginSpec {
-    PluginSpec {
-        name: "PYTHON",
-        aliases: &[],
-        kind,
-        summary: "a source, filter or sink written in Python (the fork's API); the stack position decides",
-        options: options(),
-        inputs: vec![],
-        outputs: vec![],
-        wildcard: false,
-        build: Box::new(move |ctx| match kind {
-            Kind::Source => crate::source::build(ctx),
-            _ => build_stage(ctx, kind),
-        }),
-    }
-}
-
-/// Registers PYTHON for every stack position: a filter (the main spec) and, as
-/// variants of the same name, a source and a sink.
-pub(crate) fn register(reg: &mut ulogd_core::Registry) {
-    reg.add(spec(Kind::Filter));
-    reg.add_variant(spec(Kind::Source));
-    reg.add_variant(spec(Kind::Sink));
-}
-
-pub(crate) fn signo(sig: Signal) -> i32 {
-    match sig {
-        Signal::Hup => libc::SIGHUP,
-        Signal::Usr1 => libc::SIGUSR1,
-        Signal::Usr2 => libc::SIGUSR2,
-    }
-}
+use crate::host::{self as interp, checked, signo, ErrorLog};
+use crate::pyapi::keyset::{Keyset, LiveEvent, Mode};
+use crate::pyapi::module::{key_defs, make_module, Keylist, DTYPE_WILDCARD};
+use crate::value::KeyMeta;
 
 struct PyStage {
     id: String,
@@ -78,8 +25,8 @@ struct PyStage {
     errors: ErrorLog,
 }
 
-fn build_stage(ctx: &BuildContext<'_>, kind: Kind) -> Result<Built, PluginError> {
-    interp::ensure_init()?;
+pub(crate) fn build_stage(ctx: &BuildContext<'_>, kind: Kind) -> Result<Built, PluginError> {
+    interp::ensure_init(make_module)?;
     let o = ctx.options;
     let modname = o.str("module").to_string();
     Python::attach(|py| {
@@ -108,8 +55,8 @@ fn build_stage(ctx: &BuildContext<'_>, kind: Kind) -> Result<Built, PluginError>
             PluginError::new(format!("Python module '{modname}': configure() {why}"))
         })?;
         let wildcard = ik.borrow().ty & DTYPE_WILDCARD != 0;
-        let in_defs = interp::key_defs(&modname, &ik.borrow(), false)?;
-        let out_defs = interp::key_defs(&modname, &ok.borrow(), true)?;
+        let in_defs = key_defs(&modname, &ik.borrow(), false)?;
+        let out_defs = key_defs(&modname, &ok.borrow(), true)?;
         if kind == Kind::Sink && !out_defs.is_empty() {
             return Err(PluginError::new(format!(
                 "Python module '{modname}' declares output keys but stands last (a sink); put a sink after it or drop the keys"
@@ -141,14 +88,6 @@ fn build_stage(ctx: &BuildContext<'_>, kind: Kind) -> Result<Built, PluginError>
     })
 }
 
-/// The outcome of a call whose return value must be 0, as words for a log line.
-pub(crate) fn checked(py: Python<'_>, r: PyResult<Bound<'_, PyAny>>) -> Result<(), String> {
-    match r {
-        Ok(v) => interp::check_ret(&v),
-        Err(e) => Err(format!("raised:\n{}", interp::traceback(py, &e))),
-    }
-}
-
 impl Stage for PyStage {
     fn start(&self) -> Result<(), PluginError> {
         Python::attach(|py| {
@@ -166,17 +105,23 @@ impl Stage for PyStage {
     }
 
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let p: *mut Event<'static> = std::ptr::from_mut(ev).cast();
-        crate::interp::keep_thread_state();
+        crate::host::keep_thread_state();
+        // One event, seen by both keysets of the call, with one borrow flag.
+        let live = std::rc::Rc::new(LiveEvent::default());
         Python::attach(|py| {
             let imode = if self.wildcard {
                 Mode::Wildcard
             } else {
                 Mode::Input
             };
-            let made = Bound::new(py, Keyset::new(self.inputs.clone(), imode)).and_then(|ik| {
-                Bound::new(py, Keyset::new(self.outputs.clone(), Mode::Output)).map(|ok| (ik, ok))
-            });
+            let made = Bound::new(py, Keyset::on(self.inputs.clone(), imode, live.clone()))
+                .and_then(|ik| {
+                    Bound::new(
+                        py,
+                        Keyset::on(self.outputs.clone(), Mode::Output, live.clone()),
+                    )
+                    .map(|ok| (ik, ok))
+                });
             let (ik, ok) = match made {
                 Ok(x) => x,
                 Err(e) => {
@@ -185,11 +130,18 @@ impl Stage for PyStage {
                     return Ret::Err;
                 }
             };
-            ik.borrow().attach(p);
-            ok.borrow().attach(p);
-            let r = self.cb_interp.bind(py).call1((&ik, &ok));
-            ik.borrow().detach();
-            ok.borrow().detach();
+            // Detached before `ev`'s borrow ends, also if the call panics (the guard).
+            struct Detach<'a>(&'a LiveEvent);
+            impl Drop for Detach<'_> {
+                fn drop(&mut self) {
+                    self.0.detach();
+                }
+            }
+            live.attach(ev);
+            let r = {
+                let _detach = Detach(&live);
+                self.cb_interp.bind(py).call1((&ik, &ok))
+            };
             match r {
                 Ok(v) => match interp::interp_ret(&v) {
                     Ok(r) => r,

@@ -7,18 +7,13 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-use crate::keys::{Key, Keyset, Mode};
-use crate::source::{Req, SrcCtx, CURRENT};
+use ulogd_core::{KeyDef, KeyFlags, KeyType, PluginError};
 
-/// `ULOGD_RETF_VALID`: the key has a value.
-pub(crate) const RETF_VALID: u32 = 0x0001;
+use super::keyset::{Key, Keyset, Mode, NF_ACCEPT, NF_DROP, NF_QUEUE, NF_REPEAT};
+use crate::bridge::{Req, SrcCtx, CURRENT};
+
 /// `ULOGD_DTYPE_WILDCARD`: an input keylist of this type takes every upstream key.
 pub(crate) const DTYPE_WILDCARD: u32 = 0x0040;
-/// Kernel verdict codes (`NF_DROP`...).
-pub(crate) const NF_DROP: i64 = 0;
-pub(crate) const NF_ACCEPT: i64 = 1;
-pub(crate) const NF_QUEUE: i64 = 3;
-pub(crate) const NF_REPEAT: i64 = 4;
 
 const CONSTANTS: &[(&str, i64)] = &[
     ("ULOGD_RET_NONE", 0x0000),
@@ -200,12 +195,14 @@ impl Timer {
         }
         slf.get()
             .owner
-            .push(Req::Arm(slf.clone().unbind(), seconds));
+            .push(Req::Arm(slf.clone().into_any().unbind(), seconds));
         Ok(0)
     }
     /// Disarms the timer.
     fn delete(slf: &Bound<'_, Self>) -> PyResult<i32> {
-        slf.get().owner.push(Req::Cancel(slf.clone().unbind()));
+        slf.get()
+            .owner
+            .push(Req::Cancel(slf.clone().into_any().unbind()));
         Ok(0)
     }
 }
@@ -252,12 +249,16 @@ impl Fd {
     }
     /// Starts watching (call it from `start()`).
     fn register(slf: &Bound<'_, Self>) -> PyResult<i32> {
-        slf.get().owner.push(Req::AddFd(slf.clone().unbind()));
+        slf.get()
+            .owner
+            .push(Req::AddFd(slf.clone().into_any().unbind()));
         Ok(0)
     }
     /// Stops calling the callback.
     fn unregister(slf: &Bound<'_, Self>) -> PyResult<i32> {
-        slf.get().owner.push(Req::DelFd(slf.clone().unbind()));
+        slf.get()
+            .owner
+            .push(Req::DelFd(slf.clone().into_any().unbind()));
         Ok(0)
     }
 }
@@ -325,4 +326,59 @@ pub(crate) fn make_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
         "ulogd-rs plugin API (the Could? fork's ulogd module, in process)",
     )?;
     Ok(m)
+}
+
+/// A `ULOGD_RET_*` code as a key type (`0` is "any type", for inputs only).
+fn key_type(code: u32) -> Option<KeyType> {
+    Some(match code {
+        0x01 => KeyType::I8,
+        0x02 => KeyType::I16,
+        0x03 => KeyType::I32,
+        0x04 => KeyType::I64,
+        0x11 => KeyType::U8,
+        0x12 => KeyType::U16,
+        0x13 => KeyType::U32,
+        0x14 => KeyType::U64,
+        0x50 => KeyType::Bool,
+        0x100 | 0x200 => KeyType::IpAddr,
+        0x8020 => KeyType::String,
+        0x8030 => KeyType::Raw,
+        0x8040 => KeyType::RawStr,
+        0 => KeyType::Any,
+        _ => return None,
+    })
+}
+
+/// Turns a keylist filled by `configure()` into key declarations.
+pub(crate) fn key_defs(
+    modname: &str,
+    list: &Keylist,
+    outputs: bool,
+) -> Result<Vec<KeyDef>, PluginError> {
+    list.keys
+        .iter()
+        .map(|k: &Keyinfo| {
+            let side = if outputs { "output" } else { "input" };
+            let ty = key_type(k.ty)
+                .filter(|t| !(outputs && *t == KeyType::Any))
+                .ok_or_else(|| {
+                    PluginError::new(format!(
+                        "Python module '{modname}': {side} key '{}' has type {:#x}, which is not a ULOGD_RET_* type",
+                        k.name, k.ty
+                    ))
+                })?;
+            let mut d = KeyDef::dynamic(k.name.clone(), ty);
+            d.flags = KeyFlags::from_bits(
+                (k.flags & (KeyFlags::OPTIONAL.bits() | KeyFlags::INACTIVE.bits()) as u32) as u16,
+            );
+            if k.ipfix_field_id != 0 {
+                d = d.ipfix(k.ipfix_vendor, k.ipfix_field_id);
+            }
+            if let Some(c) = &k.cim_name {
+                // Declared once per instance at start-up: leaking is bounded.
+                d = d.cim(Box::leak(c.clone().into_boxed_str()));
+            }
+            Ok(d)
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use crate::global::LogTarget;
+use ulogd_core::LogTarget;
 
 struct Logger {
     target: LogTarget,
@@ -36,6 +36,8 @@ pub fn ctime_now() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as libc::time_t)
         .unwrap_or(0);
+    // SAFETY: `tm` is plain old data (integers and a pointer), for which all-zero is
+    // a valid value; localtime_r overwrites it.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let mut buf = [0u8; 64];
     // SAFETY: localtime_r and strftime write into the buffers we own; the format is
