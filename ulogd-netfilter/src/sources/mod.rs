@@ -1,12 +1,13 @@
 //! Sources: NFLOG, NFCT, NFACCT, NFQ, MTNFQ and REPLAY.
 
-mod netns;
 mod nfacct;
 mod nfct;
 pub mod nfct_keys;
 mod nflog;
 pub mod nflog_keys;
 mod nfq;
+// File replay memory-maps its capture (SAFETY comments at each site).
+#[allow(unsafe_code)]
 mod replay;
 
 pub use nfq::{nfq_keys, K_NFQ_HW_PROTOCOL, K_NFQ_ID, K_NFQ_QUEUE};
@@ -19,4 +20,10 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(nfacct::spec());
     reg.add(nfq::spec());
     reg.add(nfq::mt_spec());
+}
+
+/// A configuration error as a plugin error (the message already names file, line
+/// and key).
+pub(crate) fn cfg_err(e: ulogd_core::ConfigError) -> ulogd_core::PluginError {
+    ulogd_core::PluginError::new(e.to_string())
 }

@@ -39,22 +39,19 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use neli::consts::socket::{Msg, NlFamily};
-use neli::socket::NlSocket;
-use neli::utils::Groups;
 use ulogd_core::{
     Built, Emit, Flow, OptionDef, Options, PluginError, PluginSpec, Signal, Source, SourceSetup,
     Wake,
 };
 
-use super::netns::in_netns;
+use super::cfg_err;
 use super::nfct_keys::{
     fill, ns_to_ts, CtFlow, Ts, CT_EVENT_DESTROY, CT_EVENT_NEW, CT_EVENT_UPDATE, NFCT_KEYS,
 };
 use super::nflog_keys::now;
+use crate::nl::{errno_text, Input, Insn, NlSocket, Proto, RcvbufPolicy, Recv, RecvBuf, Walk};
 use crate::wire::ctnetlink::{
     emit_dump_ctrzero_request, emit_dump_request, AF_UNSPEC, CTA_IP_V4_DST, CTA_IP_V4_SRC,
     CTA_IP_V6_DST, CTA_IP_V6_SRC, CTA_PROTO_NUM, CTA_TUPLE_IP, CTA_TUPLE_ORIG, CTA_TUPLE_PROTO,
@@ -63,7 +60,7 @@ use crate::wire::ctnetlink::{
 use crate::wire::nlmsg::{
     NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP_INTR,
 };
-use crate::wire::{CtEvent, CtRepr, NlmsgErrView, NlmsgIter, NlmsgView, TupleRepr};
+use crate::wire::{CtEvent, CtRepr, NlmsgErrView, NlmsgView, TupleRepr};
 
 /// Messages handled per wake-up before giving the loop a turn.
 const BATCH: usize = 1024;
@@ -229,10 +226,6 @@ struct NfctConfig {
     reliable: bool,
     filter: FlowFilter,
     netns: String,
-}
-
-fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
-    PluginError::new(e.to_string())
 }
 
 impl NfctConfig {
@@ -559,15 +552,6 @@ const AD_NLATTR_NEST: u32 = (-0x1000i32 + 16) as u32;
 /// Where a ctnetlink message's attributes start: nlmsghdr + nfgenmsg.
 const ATTRS_OFF: u32 = (NLMSG_HDRLEN + 4) as u32;
 
-/// One classic BPF instruction (`struct sock_filter`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Insn {
-    code: u16,
-    jt: u8,
-    jf: u8,
-    k: u32,
-}
-
 fn stmt(code: u16, k: u32) -> Insn {
     Insn {
         code,
@@ -681,81 +665,6 @@ pub(crate) fn compile_filter(f: &FlowFilter) -> Option<Vec<Insn>> {
     Some(prog)
 }
 
-// ---- sockets -----------------------------------------------------------------------
-
-pub(crate) fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: u32) -> bool {
-    let v = v.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: setsockopt with an int value we own, on a socket we own.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            opt,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
-    }
-}
-
-pub(crate) fn kernel_rcvbuf(fd: RawFd) -> u32 {
-    let mut v: libc::c_int = 0;
-    let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt into an int we own.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&mut v as *mut libc::c_int).cast(),
-            &mut l,
-        )
-    };
-    if r == 0 {
-        v.max(0) as u32
-    } else {
-        0
-    }
-}
-
-/// SO_RCVBUFFORCE (root may exceed `net.core.rmem_max`), SO_RCVBUF as fallback.
-pub(crate) fn set_rcvbuf(fd: RawFd, size: u32) -> u32 {
-    if !setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, size) {
-        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, size);
-    }
-    kernel_rcvbuf(fd)
-}
-
-fn attach_filter(fd: RawFd, prog: &[Insn]) -> std::io::Result<()> {
-    let mut raw: Vec<libc::sock_filter> = prog
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
-    let fprog = libc::sock_fprog {
-        len: raw.len() as libc::c_ushort,
-        filter: raw.as_mut_ptr(),
-    };
-    // SAFETY: `fprog` points at `raw`, alive for the call; the kernel copies it.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&fprog as *const libc::sock_fprog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 // ---- the source --------------------------------------------------------------------
 
 /// Why a dump is made.
@@ -769,29 +678,6 @@ enum DumpKind {
     Resync,
     /// SIGUSR2: emit every flow and zero the kernel counters.
     CtrZero,
-}
-
-/// A receive buffer with unprocessed bytes `buf[pos..len]`.
-struct Rx {
-    buf: Vec<u8>,
-    pos: usize,
-    len: usize,
-    /// When the buffer was read.
-    time: Ts,
-}
-
-impl Rx {
-    fn new(size: usize) -> Rx {
-        Rx {
-            buf: vec![0; size],
-            pos: 0,
-            len: 0,
-            time: (0, 0),
-        }
-    }
-    fn pending(&self) -> bool {
-        self.pos < self.len
-    }
 }
 
 #[derive(Default)]
@@ -811,8 +697,8 @@ struct Nfct {
     cfg: NfctConfig,
     ev_sock: Option<NlSocket>,
     dump_sock: Option<NlSocket>,
-    ev_rx: Rx,
-    dump_rx: Rx,
+    ev_rx: RecvBuf,
+    dump_rx: RecvBuf,
     table: Option<FlowTable>,
     out: VecDeque<Record>,
     /// Dump in flight: kind, sequence number, interrupted.
@@ -822,20 +708,16 @@ struct Nfct {
     poll_timer: Option<usize>,
     resync_timer: Option<usize>,
     resync_armed: bool,
-    cur_rcvbuf: u32,
-    max_reached_warned: bool,
+    rcvbuf: RcvbufPolicy,
     kernel_filter: bool,
     /// `dropped_full` when the cache-full warning was last logged.
     full_logged: u64,
     stats: Stats,
 }
 
-fn errno_text(e: i32) -> String {
-    std::io::Error::from_raw_os_error(e).to_string()
-}
-
 impl Nfct {
     fn new(cfg: NfctConfig) -> Nfct {
+        let rcvbuf_max = cfg.rcvbuf_max;
         let table = cfg
             .hash
             .then(|| FlowTable::new(cfg.hash_buckets, cfg.hash_max));
@@ -843,8 +725,8 @@ impl Nfct {
             cfg,
             ev_sock: None,
             dump_sock: None,
-            ev_rx: Rx::new(0),
-            dump_rx: Rx::new(0),
+            ev_rx: RecvBuf::new(0),
+            dump_rx: RecvBuf::new(0),
             table,
             out: VecDeque::with_capacity(OUT_RESERVE),
             dump: None,
@@ -853,8 +735,7 @@ impl Nfct {
             poll_timer: None,
             resync_timer: None,
             resync_armed: false,
-            cur_rcvbuf: 0,
-            max_reached_warned: false,
+            rcvbuf: RcvbufPolicy::new(rcvbuf_max),
             kernel_filter: false,
             full_logged: 0,
             stats: Stats::default(),
@@ -894,8 +775,8 @@ impl Nfct {
         if built.is_err() {
             return;
         }
-        match sock.send(&msg, Msg::empty()) {
-            Ok(_) => {
+        match sock.send(&msg) {
+            Ok(()) => {
                 if kind != DumpKind::CtrZero {
                     if let Some(t) = self.table.as_mut() {
                         t.begin_dump();
@@ -947,25 +828,8 @@ impl Nfct {
     fn on_overrun(&mut self, emit: &mut dyn Emit) {
         self.stats.overruns += 1;
         let name = self.name();
-        let fd = self.ev_sock.as_ref().map_or(-1, |s| s.as_raw_fd());
-        if self.cfg.rcvbuf_max > self.cur_rcvbuf {
-            let new = self.cur_rcvbuf.saturating_mul(2).min(self.cfg.rcvbuf_max);
-            let got = set_rcvbuf(fd, new);
-            self.cur_rcvbuf = new;
-            log::warn!(
-                "{name}: kernel dropped conntrack events (socket buffer full, {} overrun(s) so far); \
-                 socket buffer raised to {new} bytes (kernel reports {got})",
-                self.stats.overruns
-            );
-        } else if !self.max_reached_warned || self.stats.overruns.is_power_of_two() {
-            self.max_reached_warned = true;
-            log::warn!(
-                "{name}: kernel dropped conntrack events (socket buffer full, {} overrun(s) so far); \
-                 raise netlink_socket_buffer_size/_maxsize (now {}) or set reliable=1",
-                self.stats.overruns,
-                self.cur_rcvbuf
-            );
-        }
+        self.rcvbuf
+            .on_overrun(self.ev_sock.as_ref(), &name, "conntrack events");
         if self.table.is_some() && !self.resync_armed {
             if let Some(t) = self.resync_timer {
                 self.resync_armed = true;
@@ -1152,47 +1016,38 @@ impl Nfct {
         true
     }
 
-    /// Handles the next message of `buf[pos..len]` of the event (`dump = false`) or
-    /// dump socket.
+    /// Handles the next message read from the event (`dump = false`) or dump socket.
     fn step(&mut self, dump: bool, emit: &mut dyn Emit) {
-        let rx = if dump {
+        let slot = if dump {
             &mut self.dump_rx
         } else {
             &mut self.ev_rx
         };
-        let buf = std::mem::take(&mut rx.buf);
-        let (pos, len, time) = (rx.pos, rx.len, rx.time);
-        let mut iter = NlmsgIter::new(&buf[pos..len]);
-        let step = match iter.next() {
-            Some(Ok(m)) => {
-                let step = (m.len() as usize + 3) & !3;
-                if dump {
-                    self.handle_dump(&m, time);
-                } else {
-                    self.handle_event(&m, time, emit);
+        let mut rx = std::mem::replace(slot, RecvBuf::new(0));
+        let mut budget = 1;
+        rx.walk(&mut budget, |i, time| {
+            match i {
+                Input::Msg(m) if dump => self.handle_dump(&m, time),
+                Input::Msg(m) => self.handle_event(&m, time, emit),
+                Input::Malformed(e) => {
+                    self.parse_error(format_args!(
+                        "malformed netlink data, rest of the read dropped: {e}"
+                    ));
+                    if dump && self.dump.is_some() {
+                        // The dump cannot be trusted to be complete.
+                        self.stats.dump_errors += 1;
+                        self.finish_dump(false);
+                    }
                 }
-                step.max(1)
+                Input::Overrun => {}
             }
-            Some(Err(e)) => {
-                self.parse_error(format_args!(
-                    "malformed netlink data, rest of the read dropped: {e}"
-                ));
-                if dump && self.dump.is_some() {
-                    // The dump cannot be trusted to be complete.
-                    self.stats.dump_errors += 1;
-                    self.finish_dump(false);
-                }
-                len - pos
-            }
-            None => len - pos,
-        };
-        let rx = if dump {
-            &mut self.dump_rx
+            Walk::Next
+        });
+        if dump {
+            self.dump_rx = rx;
         } else {
-            &mut self.ev_rx
-        };
-        rx.buf = buf;
-        rx.pos = (pos + step).min(len);
+            self.ev_rx = rx;
+        }
     }
 
     /// Reads one datagram; `Ok(false)` on EAGAIN.
@@ -1203,39 +1058,27 @@ impl Nfct {
             (self.ev_sock.as_ref(), &mut self.ev_rx)
         };
         let Some(sock) = sock else { return Ok(false) };
-        loop {
-            match sock.recv(&mut rx.buf[..], Msg::empty()) {
-                Ok((n, _)) => {
-                    rx.pos = 0;
-                    rx.len = n;
-                    rx.time = now();
-                    return Ok(true);
-                }
-                Err(e) => match e.raw_os_error() {
-                    Some(libc::EAGAIN) => return Ok(false),
-                    Some(libc::EINTR) => continue,
-                    Some(libc::ENOBUFS) if !dump => {
-                        self.on_overrun(emit);
-                        return Ok(true);
-                    }
-                    Some(libc::ENOBUFS) => {
-                        // A dump reply was lost: the dump is incomplete.
-                        self.stats.dump_errors += 1;
-                        log::warn!("{}: dump reply lost (ENOBUFS); dump abandoned", self.name());
-                        if let Some(d) = self.dump.as_mut() {
-                            d.2 = true;
-                        }
-                        return Ok(true);
-                    }
-                    _ => {
-                        return Err(PluginError::new(format!(
-                            "{}: recv on the {} socket: {e}",
-                            self.name(),
-                            if dump { "dump" } else { "event" }
-                        )))
-                    }
-                },
+        match rx.fill(sock) {
+            Ok(Recv::Data(_)) => Ok(true),
+            Ok(Recv::Again) => Ok(false),
+            Ok(Recv::Overrun) if !dump => {
+                self.on_overrun(emit);
+                Ok(true)
             }
+            Ok(Recv::Overrun) => {
+                // A dump reply was lost: the dump is incomplete.
+                self.stats.dump_errors += 1;
+                log::warn!("{}: dump reply lost (ENOBUFS); dump abandoned", self.name());
+                if let Some(d) = self.dump.as_mut() {
+                    d.2 = true;
+                }
+                Ok(true)
+            }
+            Err(e) => Err(PluginError::new(format!(
+                "{}: recv on the {} socket: {e}",
+                self.name(),
+                if dump { "dump" } else { "event" }
+            ))),
         }
     }
 }
@@ -1253,44 +1096,35 @@ impl Source for Nfct {
         .filter(|(bit, _)| mask & bit != 0)
         .map(|(_, g)| *g)
         .collect();
-        let (ev, dump) = in_netns(&self.cfg.netns, "ctnetlink sockets", move || {
-            let ev = if event_mode {
-                Some(NlSocket::connect(
-                    NlFamily::Netfilter,
-                    None,
-                    Groups::new_groups(&groups),
-                )?)
-            } else {
-                None
-            };
-            let dump = NlSocket::connect(NlFamily::Netfilter, None, Groups::empty())?;
-            Ok((ev, dump))
-        })
-        .map_err(|e| {
-            let hint = if e.to_string().contains("ermission") {
-                " (needs CAP_NET_ADMIN)"
-            } else {
-                ""
-            };
-            PluginError::new(format!("{e}{hint}"))
-        })?;
+        let ev = if event_mode {
+            Some(NlSocket::open(
+                Proto::Netfilter,
+                &groups,
+                &self.cfg.netns,
+                "ctnetlink event socket",
+            )?)
+        } else {
+            None
+        };
+        let dump = NlSocket::open(
+            Proto::Netfilter,
+            &[],
+            &self.cfg.netns,
+            "ctnetlink dump socket",
+        )?;
         let name = self.name();
         if let Some(ev) = ev.as_ref() {
-            let fd = ev.as_raw_fd();
+            let got = self.rcvbuf.init(ev, self.cfg.rcvbuf);
             if self.cfg.rcvbuf > 0 {
-                let got = set_rcvbuf(fd, self.cfg.rcvbuf);
                 log::info!("{name}: netlink socket buffer size set to {got}");
-                self.cur_rcvbuf = self.cfg.rcvbuf;
-            } else {
-                self.cur_rcvbuf = kernel_rcvbuf(fd) / 2;
             }
             if self.cfg.reliable {
-                let a = setsockopt_int(fd, libc::SOL_NETLINK, libc::NETLINK_BROADCAST_ERROR, 1);
-                let b = setsockopt_int(fd, libc::SOL_NETLINK, libc::NETLINK_NO_ENOBUFS, 1);
-                if !(a && b) {
+                let r = ev
+                    .set_int(libc::SOL_NETLINK, libc::NETLINK_BROADCAST_ERROR, 1)
+                    .and_then(|()| ev.set_int(libc::SOL_NETLINK, libc::NETLINK_NO_ENOBUFS, 1));
+                if let Err(e) = r {
                     return Err(PluginError::new(format!(
-                        "{name}: cannot enable reliable event delivery: {}",
-                        std::io::Error::last_os_error()
+                        "{name}: cannot enable reliable event delivery: {e}"
                     )));
                 }
                 log::info!("{name}: reliable event delivery enabled");
@@ -1303,7 +1137,7 @@ impl Source for Nfct {
                         prog.len()
                     );
                 } else {
-                    match attach_filter(fd, &prog) {
+                    match ev.attach_filter(&prog) {
                         Ok(()) => self.kernel_filter = true,
                         Err(e) => log::warn!(
                             "{name}: cannot attach the kernel socket filter ({e}); \
@@ -1312,20 +1146,16 @@ impl Source for Nfct {
                     }
                 }
             }
-            ev.nonblock()
-                .map_err(|e| PluginError::new(format!("{name}: cannot set O_NONBLOCK: {e}")))?;
         }
-        dump.nonblock()
-            .map_err(|e| PluginError::new(format!("{name}: cannot set O_NONBLOCK: {e}")))?;
         // Dumps of big tables need room; the kernel retries a dump when the reader
         // catches up, but a generous buffer keeps it fast.
-        set_rcvbuf(dump.as_raw_fd(), (4 * DUMP_BUF) as u32);
+        dump.set_rcvbuf((4 * DUMP_BUF) as u32);
         if let Some(ev) = ev.as_ref() {
-            setup.add_fd(ev.as_raw_fd());
-            self.ev_rx = Rx::new(EVENT_BUF);
+            setup.add_fd(ev.fd());
+            self.ev_rx = RecvBuf::new(EVENT_BUF);
         }
-        setup.add_fd(dump.as_raw_fd());
-        self.dump_rx = Rx::new(DUMP_BUF);
+        setup.add_fd(dump.fd());
+        self.dump_rx = RecvBuf::new(DUMP_BUF);
         self.ev_sock = ev;
         self.dump_sock = Some(dump);
         if event_mode {
@@ -1460,7 +1290,7 @@ pub fn spec() -> PluginSpec {
 mod tests {
     use super::*;
     use crate::wire::ctnetlink::{AF_INET, AF_INET6};
-    use crate::wire::{CtCounters, CtEvent};
+    use crate::wire::{CtCounters, CtEvent, NlmsgIter};
 
     fn parse(pairs: &[(&str, &str)]) -> Result<NfctConfig, String> {
         let o = Options::from_pairs("NFCT", "ct1", &NfctConfig::options(), pairs)

@@ -21,10 +21,12 @@
 //! every packet still queued in the kernel, then unbinds, and only then is the socket
 //! closed: closing first would make the kernel drop them.
 
-use std::cell::Cell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+mod batch;
+mod proc;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use ulogd_core::{
@@ -32,21 +34,23 @@ use ulogd_core::{
     PluginSpec, Source, SourceSetup, Verdict, VerdictAction, Wake,
 };
 
+use super::cfg_err;
 use super::nflog_keys::{fill_ct, fill_from_repr, now, NFLOG_KEYS};
+use crate::nl::{errno_text, Input, NlSocket, Proto, RcvbufPolicy, RecvBuf, Walk};
 use crate::wire::nfqueue::{
     NfqPacket, QueueConfig, VerdictRepr, NFQA_CFG_F_CONNTRACK, NFQA_CFG_F_FAIL_OPEN,
     NFQA_CFG_F_GSO, NFQA_CFG_F_SECCTX, NFQA_CFG_F_UID_GID, NFQNL_CFG_CMD_BIND,
     NFQNL_CFG_CMD_UNBIND, NFQNL_COPY_META, NFQNL_COPY_PACKET, NF_ACCEPT, NF_DROP, NF_QUEUE,
     NF_REPEAT, VERDICT_MAX_LEN,
 };
-use crate::wire::{ByteOrder, NlmsgErrView, NlmsgIter};
+use crate::wire::nlmsg::{NLMSG_ERROR, NLMSG_MIN_TYPE, NLMSG_OVERRUN};
+use crate::wire::{ByteOrder, NlmsgErrView};
+use batch::{Run, VerdictBatcher};
 
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_OVERRUN: u16 = 4;
 /// Messages handled per wake-up before giving the loop a turn.
 const BATCH: usize = 1024;
-/// Most packets one batch verdict covers (bounds the latency of the first one).
-const MAX_BATCH: u32 = 128;
+/// How long a configuration request waits for its ACK.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Position of `nfq.id` in the NFQ output keys (after NFLOG's).
 pub const K_NFQ_ID: usize = NFLOG_KEYS.len();
@@ -72,12 +76,6 @@ fn output_keys() -> Vec<KeyDef> {
     v
 }
 
-thread_local! {
-    /// True while this thread reads a queue socket and runs the stacks inline: then
-    /// completions arrive in packet-id order and may be batched.
-    static READER: Cell<bool> = const { Cell::new(false) };
-}
-
 /// Validated options shared by NFQ and MTNFQ.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct NfqConfig {
@@ -92,10 +90,6 @@ struct NfqConfig {
     default: u32,
     bufsize: usize,
     netns: String,
-}
-
-fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
-    PluginError::new(e.to_string())
 }
 
 fn options(mt: bool) -> Vec<OptionDef> {
@@ -241,64 +235,6 @@ impl NfqConfig {
     }
 }
 
-fn errno_text(e: i32) -> String {
-    let s = std::io::Error::from_raw_os_error(e).to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
-fn open_nl() -> std::io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_NETFILTER,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_nl is plain data; zero is a valid value.
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: bind with a sockaddr_nl we own and its size.
-    let r = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(fd)
-}
-
-/// Opens a netfilter netlink socket, inside `netns` if set (a helper thread enters
-/// the namespace; the socket stays there).
-fn open_socket(netns: &str) -> Result<OwnedFd, PluginError> {
-    super::netns::in_netns(netns, "netlink socket", open_nl)
-}
-
-fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> bool {
-    // SAFETY: setsockopt with an int we own.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            opt,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
-    }
-}
-
 fn verdict_code(v: &Verdict) -> u32 {
     match v.action {
         VerdictAction::Accept => NF_ACCEPT,
@@ -308,21 +244,26 @@ fn verdict_code(v: &Verdict) -> u32 {
     }
 }
 
-/// A run of consecutive packets waiting for one batch verdict.
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    code: u32,
-    mark: Option<u32>,
-    last: u32,
-    count: u32,
+/// The verdicts being batched and the thread that may batch them.
+#[derive(Default)]
+struct Batching {
+    /// The thread that reads this queue's socket. A completion running on it runs
+    /// inline, right after its packet was read, so completions come in packet-id
+    /// order and may be batched; on any other thread (engine workers) they come out
+    /// of order and each is sent on its own. (The engine's `Completion` API does not
+    /// say whether it runs in order; this is the local stand-in.)
+    reader: Option<ThreadId>,
+    batcher: VerdictBatcher,
 }
 
 /// One bound queue: its socket, shared by the reader and the completion.
 struct Queue {
-    fd: OwnedFd,
+    sock: NlSocket,
     queue: u16,
     default: u32,
-    pending: Mutex<Option<Pending>>,
+    netns: String,
+    batching: Mutex<Batching>,
+    rcvbuf: Mutex<RcvbufPolicy>,
     last_id: AtomicU32,
     seen_any: AtomicBool,
     finished: AtomicBool,
@@ -335,16 +276,24 @@ struct Queue {
     overruns: AtomicU64,
     parse_errors: AtomicU64,
     ct_errors: AtomicU64,
-    cur_rcvbuf: AtomicU32,
+    /// The kernel's counters, kept from the last read (the line goes away at unbind).
+    queue_dropped: AtomicU64,
+    user_dropped: AtomicU64,
+    waiting: AtomicU64,
+    /// Packets still queued in the kernel at shutdown, given `default_verdict`
+    /// without passing the stacks.
+    accepted_at_stop: AtomicU64,
 }
 
 impl Queue {
-    fn new(fd: OwnedFd, queue: u16, default: u32) -> Queue {
+    fn new(sock: NlSocket, cfg: &NfqConfig, queue: u16) -> Queue {
         Queue {
-            fd,
+            sock,
             queue,
-            default,
-            pending: Mutex::new(None),
+            default: cfg.default,
+            netns: cfg.netns.clone(),
+            batching: Mutex::new(Batching::default()),
+            rcvbuf: Mutex::new(RcvbufPolicy::new(cfg.rcvbuf_max)),
             last_id: AtomicU32::new(0),
             seen_any: AtomicBool::new(false),
             finished: AtomicBool::new(false),
@@ -357,12 +306,24 @@ impl Queue {
             overruns: AtomicU64::new(0),
             parse_errors: AtomicU64::new(0),
             ct_errors: AtomicU64::new(0),
-            cur_rcvbuf: AtomicU32::new(0),
+            queue_dropped: AtomicU64::new(0),
+            user_dropped: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
+            accepted_at_stop: AtomicU64::new(0),
         }
     }
 
-    fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    fn who(&self) -> String {
+        format!("NFQUEUE {}", self.queue)
+    }
+
+    /// Marks the calling thread as this queue's reader.
+    fn set_reader(&self) {
+        let me = std::thread::current().id();
+        let mut b = self.batching.lock().unwrap_or_else(|e| e.into_inner());
+        if b.reader != Some(me) {
+            b.reader = Some(me);
+        }
     }
 
     fn send(&self, v: &VerdictRepr<'_>) {
@@ -379,38 +340,25 @@ impl Queue {
             self.send_errors.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        loop {
-            // SAFETY: send(2) of our own buffer on our socket.
-            let r = unsafe { libc::send(self.raw(), buf.as_ptr().cast(), n, 0) };
-            if r >= 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
+        if let Err(e) = self.sock.send(&buf[..n]) {
             let c = self.send_errors.fetch_add(1, Ordering::Relaxed) + 1;
             if c.is_power_of_two() {
-                log::error!(
-                    "NFQUEUE {}: cannot send verdict ({c} so far): {e}",
-                    self.queue
-                );
+                log::error!("{}: cannot send verdict ({c} so far): {e}", self.who());
             }
-            break;
         }
     }
 
-    fn flush_locked(&self, p: &mut Option<Pending>) {
-        if let Some(p) = p.take() {
+    fn send_run(&self, r: Option<Run>) {
+        if let Some(r) = r {
             self.send(&VerdictRepr {
                 queue: self.queue,
-                id: p.last,
-                verdict: p.code,
-                mark: p.mark,
-                batch: p.count > 1,
+                id: r.last,
+                verdict: r.code,
+                mark: r.mark,
+                batch: r.count > 1,
                 ..VerdictRepr::default()
             });
-            if p.count > 1 {
+            if r.count > 1 {
                 self.batches.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -418,8 +366,9 @@ impl Queue {
 
     /// Sends whatever batch is pending.
     fn flush(&self) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        self.flush_locked(&mut p);
+        let mut b = self.batching.lock().unwrap_or_else(|e| e.into_inner());
+        let r = b.batcher.take();
+        self.send_run(r);
     }
 
     /// Issues the verdict of packet `id`.
@@ -432,12 +381,14 @@ impl Queue {
                 (self.default, None, None)
             }
         };
-        if !READER.with(Cell::get) || connmark.is_some() || payload.is_some() {
+        let mut b = self.batching.lock().unwrap_or_else(|e| e.into_inner());
+        let in_order = b.reader == Some(std::thread::current().id());
+        if !in_order || connmark.is_some() || payload.is_some() {
             // Out-of-order completion (worker threads), a connmark or a new payload:
-            // on its own.
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            self.flush_locked(&mut p);
-            drop(p);
+            // on its own, after what was batched before it.
+            let r = b.batcher.take();
+            self.send_run(r);
+            drop(b);
             self.send(&VerdictRepr {
                 queue: self.queue,
                 id,
@@ -449,73 +400,25 @@ impl Queue {
             });
             return;
         }
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cur) = p.as_mut() {
-            if cur.code == code
-                && cur.mark == mark
-                && cur.last.wrapping_add(1) == id
-                && cur.count < MAX_BATCH
-            {
-                cur.last = id;
-                cur.count += 1;
-                return;
-            }
-        }
-        self.flush_locked(&mut p);
-        *p = Some(Pending {
-            code,
-            mark,
-            last: id,
-            count: 1,
-        });
+        let r = b.batcher.push(id, code, mark);
+        self.send_run(r);
     }
 
     /// Sends a config request and waits for its ACK (2 s at most).
     fn config(&self, c: &QueueConfig, seq: u32) -> Result<(), i32> {
         let mut msg = Vec::with_capacity(64);
         c.emit_nlmsg(seq, &mut msg).map_err(|_| libc::EINVAL)?;
-        // SAFETY: send(2) of our own buffer.
-        if unsafe { libc::send(self.raw(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
-            return Err(std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO));
+        let mut scratch = vec![0u8; 8192];
+        self.sock.request_ack(&msg, seq, &mut scratch, ACK_TIMEOUT)
+    }
+
+    /// Reads the kernel's counters of this queue (while bound).
+    fn read_stats(&self) {
+        if let Some(s) = proc::read(&self.netns, self.queue) {
+            self.queue_dropped.store(s.queue_dropped, Ordering::Relaxed);
+            self.user_dropped.store(s.user_dropped, Ordering::Relaxed);
+            self.waiting.store(s.waiting, Ordering::Relaxed);
         }
-        let mut buf = vec![0u8; 8192];
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while std::time::Instant::now() < deadline {
-            let mut pfd = libc::pollfd {
-                fd: self.raw(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: poll on one pollfd we own.
-            if unsafe { libc::poll(&mut pfd, 1, 200) } <= 0 {
-                continue;
-            }
-            // SAFETY: recv into our own buffer.
-            let n = unsafe {
-                libc::recv(
-                    self.raw(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n < 0 {
-                continue;
-            }
-            for m in NlmsgIter::new(&buf[..n as usize]) {
-                let Ok(m) = m else { break };
-                if m.msg_type() == NLMSG_ERROR && m.seq() == seq {
-                    let e = NlmsgErrView::new_checked(m.payload()).map_err(|_| libc::EPROTO)?;
-                    return match e.error() {
-                        0 => Ok(()),
-                        e => Err(e.saturating_neg()),
-                    };
-                }
-            }
-        }
-        Err(libc::ETIMEDOUT)
     }
 
     /// Last words: the pending batch, then `default_verdict` for every packet still
@@ -526,6 +429,10 @@ impl Queue {
             return;
         }
         self.flush();
+        // What is still waiting now never passed the stacks.
+        self.read_stats();
+        let left = self.waiting.load(Ordering::Relaxed);
+        self.accepted_at_stop.store(left, Ordering::Relaxed);
         let last = if self.seen_any.load(Ordering::Acquire) {
             self.last_id.load(Ordering::Acquire)
         } else {
@@ -538,6 +445,17 @@ impl Queue {
             batch: true,
             ..VerdictRepr::default()
         });
+        let (qd, ud) = (
+            self.queue_dropped.load(Ordering::Relaxed),
+            self.user_dropped.load(Ordering::Relaxed),
+        );
+        if left > 0 || qd > 0 || ud > 0 {
+            log::warn!(
+                "{}: at shutdown {left} packet(s) still queued got default_verdict={} without                  passing the stacks; the kernel dropped {qd} (queue full) and {ud} (socket                  buffer full) over the run",
+                self.who(),
+                if self.default == NF_ACCEPT { "accept" } else { "drop" }
+            );
+        }
         let mut msg = Vec::new();
         let unbind = QueueConfig {
             queue: self.queue,
@@ -545,162 +463,103 @@ impl Queue {
             ..QueueConfig::default()
         };
         if unbind.emit_nlmsg(0, &mut msg).is_ok() {
-            // SAFETY: send(2) of our own buffer; the ACK is not awaited.
-            unsafe {
-                libc::send(
-                    self.raw(),
-                    msg.as_ptr().cast(),
-                    msg.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            // The ACK is not awaited.
+            let _ = self.sock.send(&msg);
         }
     }
 
-    fn on_overrun(&self, max: u32) {
-        let n = self.overruns.fetch_add(1, Ordering::Relaxed) + 1;
-        let cur = self.cur_rcvbuf.load(Ordering::Relaxed);
-        if max > cur {
-            let new = cur.saturating_mul(2).max(65536).min(max);
-            if !setsockopt_int(
-                self.raw(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                new as i32,
-            ) {
-                setsockopt_int(self.raw(), libc::SOL_SOCKET, libc::SO_RCVBUF, new as i32);
+    fn on_overrun(&self) {
+        self.overruns.fetch_add(1, Ordering::Relaxed);
+        self.rcvbuf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_overrun(
+                Some(&self.sock),
+                &self.who(),
+                "packets (dropped, or accepted with fail_open)",
+            );
+    }
+
+    /// One input of the walker: a queued packet becomes an event.
+    fn input(&self, i: Input<'_>, conntrack: bool, emit: &mut dyn Emit) -> Walk {
+        let m = match i {
+            Input::Msg(m) => m,
+            Input::Overrun => {
+                self.on_overrun();
+                return Walk::Next;
             }
-            self.cur_rcvbuf.store(new, Ordering::Relaxed);
-            log::warn!(
-                "NFQUEUE {}: socket buffer overrun ({n} so far; those packets were dropped by the kernel, or accepted with fail_open); buffer raised to {new}",
-                self.queue
-            );
-        } else if n.is_power_of_two() {
-            log::warn!(
-                "NFQUEUE {}: socket buffer overrun ({n} so far); raise netlink_socket_buffer_size",
-                self.queue
-            );
-        }
-    }
-
-    /// Handles the messages of one recv() buffer from `*pos`; `Some(flow)` when the
-    /// caller must return now (pool empty, or batch limit).
-    fn handle(
-        &self,
-        buf: &[u8],
-        pos: &mut usize,
-        cfg: &NfqConfig,
-        emit: &mut dyn Emit,
-        handled: &mut usize,
-    ) -> Option<Flow> {
-        let fallback = now();
-        while *pos < buf.len() {
-            let m = match NlmsgIter::new(&buf[*pos..]).next() {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
-                    self.parse_errors.fetch_add(1, Ordering::Relaxed);
-                    log::warn!(
-                        "NFQUEUE {}: malformed netlink data dropped: {e}",
-                        self.queue
-                    );
-                    *pos = buf.len();
-                    break;
-                }
-                None => break,
-            };
-            let step = ((m.len() as usize + 3) & !3).max(4);
-            match m.msg_type() {
-                NLMSG_OVERRUN => self.on_overrun(cfg.rcvbuf_max),
-                NLMSG_ERROR => {
-                    if let Ok(e) = NlmsgErrView::new_checked(m.payload()) {
-                        if e.error() != 0 {
-                            let c = self.kernel_errors.fetch_add(1, Ordering::Relaxed) + 1;
-                            if c.is_power_of_two() {
-                                log::warn!(
-                                    "NFQUEUE {}: kernel refused a verdict ({c} so far): {}",
-                                    self.queue,
-                                    errno_text(e.error().saturating_neg())
-                                );
-                            }
-                        }
-                    }
-                }
-                t if t < 0x10 => {}
-                _ => match NfqPacket::parse_nlmsg(&m) {
-                    Ok(p) => {
-                        let mut ct_ok = true;
-                        let conntrack = cfg.flags & NFQA_CFG_F_CONNTRACK != 0;
-                        let r = emit.emit(&mut |ev: &mut Event<'_>| {
-                            fill_from_repr(ev, &p.as_nflog(), fallback, 0);
-                            if conntrack {
-                                ct_ok = fill_ct(ev, &p.as_nflog(), ByteOrder::NATIVE);
-                            }
-                            ev.set_u32(K_NFQ_ID, p.id);
-                            ev.set_u16(K_NFQ_QUEUE, p.queue);
-                            ev.set_u16(K_NFQ_HW_PROTOCOL, p.hw_protocol);
-                            true
-                        });
-                        if r.is_err() {
-                            return Some(Flow::Idle);
-                        }
-                        if !ct_ok {
-                            self.ct_errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        self.received.fetch_add(1, Ordering::Relaxed);
-                        self.last_id.store(p.id, Ordering::Release);
-                        self.seen_any.store(true, Ordering::Release);
-                    }
-                    Err(e) => {
-                        let c = self.parse_errors.fetch_add(1, Ordering::Relaxed) + 1;
+            Input::Malformed(e) => {
+                self.parse_errors.fetch_add(1, Ordering::Relaxed);
+                log::warn!("{}: malformed netlink data dropped: {e}", self.who());
+                return Walk::Next;
+            }
+        };
+        match m.msg_type() {
+            NLMSG_OVERRUN => self.on_overrun(),
+            NLMSG_ERROR => {
+                if let Ok(e) = NlmsgErrView::new_checked(m.payload()) {
+                    if e.error() != 0 {
+                        let c = self.kernel_errors.fetch_add(1, Ordering::Relaxed) + 1;
                         if c.is_power_of_two() {
                             log::warn!(
-                                "NFQUEUE {}: malformed packet message ({c} so far): {e}",
-                                self.queue
+                                "{}: kernel refused a verdict ({c} so far): {}",
+                                self.who(),
+                                errno_text(e.error().saturating_neg())
                             );
                         }
-                        if let Some((_, id)) = NfqPacket::peek_id(&m) {
-                            self.decide(id, None, None);
-                        }
                     }
-                },
-            }
-            *pos = (*pos + step).min(buf.len());
-            *handled += 1;
-            if *handled >= BATCH {
-                return Some(Flow::Again);
-            }
-        }
-        None
-    }
-
-    /// recv() without blocking: Ok(0) on EAGAIN.
-    fn recv(&self, buf: &mut [u8], max: u32) -> Result<usize, PluginError> {
-        loop {
-            // SAFETY: recv into our own buffer.
-            let n = unsafe {
-                libc::recv(
-                    self.raw(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EAGAIN) => return Ok(0),
-                Some(libc::EINTR) => continue,
-                Some(libc::ENOBUFS) => self.on_overrun(max),
-                _ => {
-                    return Err(PluginError::new(format!(
-                        "NFQUEUE {}: recv: {e}",
-                        self.queue
-                    )))
                 }
             }
+            t if t < NLMSG_MIN_TYPE => {}
+            _ => match NfqPacket::parse_nlmsg(&m) {
+                Ok(p) => {
+                    let fallback = now();
+                    let mut ct_ok = true;
+                    let r = emit.emit(&mut |ev: &mut Event<'_>| {
+                        fill_from_repr(ev, &p.as_nflog(), fallback, 0);
+                        if conntrack {
+                            ct_ok = fill_ct(ev, &p.as_nflog(), ByteOrder::NATIVE);
+                        }
+                        ev.set_u32(K_NFQ_ID, p.id);
+                        ev.set_u16(K_NFQ_QUEUE, p.queue);
+                        ev.set_u16(K_NFQ_HW_PROTOCOL, p.hw_protocol);
+                        true
+                    });
+                    if r.is_err() {
+                        return Walk::Keep(Flow::Idle);
+                    }
+                    if !ct_ok {
+                        self.ct_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.received.fetch_add(1, Ordering::Relaxed);
+                    self.last_id.store(p.id, Ordering::Release);
+                    self.seen_any.store(true, Ordering::Release);
+                }
+                Err(e) => {
+                    let c = self.parse_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    if c.is_power_of_two() {
+                        log::warn!("{}: malformed packet message ({c} so far): {e}", self.who());
+                    }
+                    if let Some((_, id)) = NfqPacket::peek_id(&m) {
+                        self.decide(id, None, None);
+                    }
+                }
+            },
         }
+        Walk::Next
+    }
+
+    /// Reads and walks until EAGAIN or the budget is spent.
+    fn pump(
+        &self,
+        rx: &mut RecvBuf,
+        cfg: &NfqConfig,
+        budget: &mut usize,
+        emit: &mut dyn Emit,
+    ) -> Result<Flow, PluginError> {
+        let conntrack = cfg.flags & NFQA_CFG_F_CONNTRACK != 0;
+        rx.pump(&self.sock, budget, |i, _| self.input(i, conntrack, emit))
+            .map_err(|e| PluginError::new(format!("{}: recv: {e}", self.who())))
     }
 }
 
@@ -712,8 +571,8 @@ impl Drop for Queue {
 
 /// Binds and configures queue `q`.
 fn bind_queue(cfg: &NfqConfig, q: u16) -> Result<Arc<Queue>, PluginError> {
-    let fd = open_socket(&cfg.netns)?;
-    let queue = Queue::new(fd, q, cfg.default);
+    let sock = NlSocket::open(Proto::Netfilter, &[], &cfg.netns, "netlink socket")?;
+    let queue = Queue::new(sock, cfg, q);
     // Not yet bound: make sure Drop does not send anything on failure.
     queue.finished.store(true, Ordering::Release);
     let bind = QueueConfig {
@@ -766,13 +625,11 @@ fn bind_queue(cfg: &NfqConfig, q: u16) -> Result<Arc<Queue>, PluginError> {
         }
         seq += 1;
     }
-    if cfg.rcvbuf > 0 {
-        let v = cfg.rcvbuf.min(i32::MAX as u32) as i32;
-        if !setsockopt_int(queue.raw(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v) {
-            setsockopt_int(queue.raw(), libc::SOL_SOCKET, libc::SO_RCVBUF, v);
-        }
-        queue.cur_rcvbuf.store(cfg.rcvbuf, Ordering::Relaxed);
-    }
+    queue
+        .rcvbuf
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .init(&queue.sock, cfg.rcvbuf);
     log::info!(
         "NFQUEUE {q} bound{}{}",
         if cfg.netns.is_empty() { "" } else { " in " },
@@ -799,6 +656,12 @@ impl Completion for Done {
 }
 
 fn sum_counters(queues: &[Arc<Queue>]) -> Vec<(&'static str, u64)> {
+    // The kernel's own counters, read now while the queues are bound.
+    for q in queues {
+        if !q.finished.load(Ordering::Acquire) {
+            q.read_stats();
+        }
+    }
     let s = |f: fn(&Queue) -> &AtomicU64| queues.iter().map(|q| f(q).load(Ordering::Relaxed)).sum();
     vec![
         ("received", s(|q| &q.received)),
@@ -810,6 +673,10 @@ fn sum_counters(queues: &[Arc<Queue>]) -> Vec<(&'static str, u64)> {
         ("overruns", s(|q| &q.overruns)),
         ("parse_errors", s(|q| &q.parse_errors)),
         ("ct_errors", s(|q| &q.ct_errors)),
+        ("queue_dropped", s(|q| &q.queue_dropped)),
+        ("user_dropped", s(|q| &q.user_dropped)),
+        ("kernel_waiting", s(|q| &q.waiting)),
+        ("accepted_at_stop", s(|q| &q.accepted_at_stop)),
     ]
 }
 
@@ -817,16 +684,14 @@ fn sum_counters(queues: &[Arc<Queue>]) -> Vec<(&'static str, u64)> {
 struct Nfq {
     cfg: NfqConfig,
     queue: Option<Arc<Queue>>,
-    buf: Vec<u8>,
-    pos: usize,
-    len: usize,
+    rx: RecvBuf,
 }
 
 impl Source for Nfq {
     fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
         let q = bind_queue(&self.cfg, self.cfg.queue)?;
-        self.buf = vec![0; self.cfg.bufsize];
-        setup.add_fd(q.raw());
+        self.rx = RecvBuf::new(self.cfg.bufsize);
+        setup.add_fd(q.sock.fd());
         setup.on_done(Arc::new(Done {
             base: self.cfg.queue,
             queues: vec![q.clone()],
@@ -839,28 +704,9 @@ impl Source for Nfq {
         let Some(q) = self.queue.clone() else {
             return Ok(Flow::Finished);
         };
-        READER.with(|r| r.set(true));
-        let res = (|| {
-            let mut handled = 0;
-            loop {
-                if let Some(f) = q.handle(
-                    &self.buf[..self.len],
-                    &mut self.pos,
-                    &self.cfg,
-                    emit,
-                    &mut handled,
-                ) {
-                    return Ok(f);
-                }
-                let n = q.recv(&mut self.buf, self.cfg.rcvbuf_max)?;
-                self.pos = 0;
-                self.len = n;
-                if n == 0 {
-                    return Ok(Flow::Idle);
-                }
-            }
-        })();
-        READER.with(|r| r.set(false));
+        q.set_reader();
+        let mut budget = BATCH;
+        let res = q.pump(&mut self.rx, &self.cfg, &mut budget, emit);
         q.flush();
         res
     }
@@ -884,37 +730,26 @@ fn queue_thread(
     mut emit: Box<dyn Emit + Send>,
     stop: Arc<AtomicBool>,
 ) {
-    READER.with(|r| r.set(true));
-    let mut buf = vec![0u8; cfg.bufsize];
+    q.set_reader();
+    let mut rx = RecvBuf::new(cfg.bufsize);
     let mut drain = |emit: &mut dyn Emit| loop {
-        let n = match q.recv(&mut buf, cfg.rcvbuf_max) {
-            Ok(n) => n,
+        let mut budget = BATCH;
+        match q.pump(&mut rx, &cfg, &mut budget, emit) {
+            Ok(Flow::Again) => q.flush(),
+            Ok(_) => {
+                q.flush();
+                return;
+            }
             Err(e) => {
                 log::error!("{e}");
+                q.flush();
                 std::thread::sleep(Duration::from_millis(100));
-                0
+                return;
             }
-        };
-        if n == 0 {
-            q.flush();
-            return;
         }
-        let mut pos = 0;
-        while pos < n {
-            let mut handled = 0;
-            let _ = q.handle(&buf[..n], &mut pos, &cfg, emit, &mut handled);
-        }
-        q.flush();
     };
     while !stop.load(Ordering::Acquire) {
-        let mut pfd = libc::pollfd {
-            fd: q.raw(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one pollfd we own.
-        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if r > 0 {
+        if q.sock.wait_readable(Duration::from_millis(100)) {
             drain(&mut *emit);
         }
     }
@@ -985,9 +820,7 @@ pub fn spec() -> PluginSpec {
                 source: Box::new(Nfq {
                     cfg,
                     queue: None,
-                    buf: Vec::new(),
-                    pos: 0,
-                    len: 0,
+                    rx: RecvBuf::new(0),
                 }),
                 outputs: output_keys(),
             })
