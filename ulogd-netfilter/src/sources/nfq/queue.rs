@@ -69,10 +69,10 @@ pub(crate) struct Queue {
     /// The kernel's counters, kept from the last read (the line goes away at unbind).
     queue_dropped: AtomicU64,
     user_dropped: AtomicU64,
+    /// Packets waiting in the kernel for a verdict: live while bound; after
+    /// [`Queue::finish`], those that got `default_verdict` at shutdown without
+    /// passing the stacks.
     waiting: AtomicU64,
-    /// Packets still queued in the kernel at shutdown, given `default_verdict`
-    /// without passing the stacks.
-    accepted_at_stop: AtomicU64,
 }
 
 impl Queue {
@@ -99,7 +99,6 @@ impl Queue {
             queue_dropped: AtomicU64::new(0),
             user_dropped: AtomicU64::new(0),
             waiting: AtomicU64::new(0),
-            accepted_at_stop: AtomicU64::new(0),
         }
     }
 
@@ -222,7 +221,6 @@ impl Queue {
         // What is still waiting now never passed the stacks.
         self.read_stats();
         let left = self.waiting.load(Ordering::Relaxed);
-        self.accepted_at_stop.store(left, Ordering::Relaxed);
         let last = if self.seen_any.load(Ordering::Acquire) {
             self.last_id.load(Ordering::Acquire)
         } else {
@@ -465,8 +463,9 @@ pub(crate) fn sum_counters(queues: &[Arc<Queue>]) -> Vec<(&'static str, u64)> {
         ("ct_errors", s(|q| &q.ct_errors)),
         ("queue_dropped", s(|q| &q.queue_dropped)),
         ("user_dropped", s(|q| &q.user_dropped)),
-        ("kernel_waiting", s(|q| &q.waiting)),
-        ("accepted_at_stop", s(|q| &q.accepted_at_stop)),
+        // In the shutdown summary: what is still queued gets default_verdict
+        // without passing the stacks.
+        ("queued_in_kernel", s(|q| &q.waiting)),
     ]
 }
 
