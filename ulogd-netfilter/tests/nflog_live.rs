@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ulogd_core::testing::netns::{nft, require, run, skip, Netns};
-use ulogd_core::testing::{collect_sink, OwnedValue};
+use ulogd_core::testing::{collect_sink, Collected, OwnedValue};
 use ulogd_core::{Engine, Registry};
 
 type Row = Vec<(String, OwnedValue)>;
@@ -43,6 +43,21 @@ fn setup_pair() -> (Netns, String, String, u8) {
         run(&["ip", "-n", ns, "link", "set", dev, "up"]);
     }
     (guard, a, b, net)
+}
+
+/// An engine with one stack `log1:NFLOG,out:COLLECT` (one worker thread), NFLOG
+/// opened in namespace `ns` with the options `log1`.
+fn nflog_engine(name: &str, log1: &str, ns: &str) -> (Engine, Collected) {
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (spec, seen) = collect_sink("COLLECT");
+    reg.add(spec);
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nthreads=1\nstack=log1:NFLOG,out:COLLECT\n\
+         [log1]\n{log1}network_namespace_path=\"/var/run/netns/{ns}\"\n"
+    );
+    let engine = Engine::from_str(&reg, name, &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    (engine, seen)
 }
 
 fn get(row: &Row, k: &str) -> Option<OwnedValue> {
@@ -302,18 +317,12 @@ fn nflog_counts_overruns_and_grows_the_buffer() {
 }}"#
         ),
     );
-    let mut reg = Registry::new();
-    ulogd_netfilter::register(&mut reg);
-    let (spec, seen) = collect_sink("COLLECT");
-    reg.add(spec);
     // A tiny socket buffer, and a source that is not read while the flood runs.
-    let conf = format!(
-        "[global]\nlogfile=\"stdout\"\nthreads=1\nstack=log1:NFLOG,out:COLLECT\n\
-         [log1]\ngroup={group}\nseq_local=1\nnetlink_socket_buffer_size=4096\n\
-         netlink_socket_buffer_maxsize=1048576\n\
-         network_namespace_path=\"/var/run/netns/{b}\"\n"
+    let (mut engine, seen) = nflog_engine(
+        "flood.conf",
+        &format!("group={group}\nseq_local=1\nnetlink_socket_buffer_size=4096\nnetlink_socket_buffer_maxsize=1048576\n"),
+        &b,
     );
-    let mut engine = Engine::from_str(&reg, "flood.conf", &conf).unwrap();
     engine.start().unwrap();
     run(&[
         "ip",
@@ -473,17 +482,12 @@ fn nflog_counts_lost_packets_without_seq_local() {
 }}"#
         ),
     );
-    let mut reg = Registry::new();
-    ulogd_netfilter::register(&mut reg);
-    let (spec, seen) = collect_sink("COLLECT");
-    reg.add(spec);
     // A tiny socket buffer that never grows, and a source not read during the flood.
-    let conf = format!(
-        "[global]\nlogfile=\"stdout\"\nthreads=1\nstack=log1:NFLOG,out:COLLECT\n\
-         [log1]\ngroup={group}\nseq_global=1\nnetlink_socket_buffer_size=4096\n\
-         network_namespace_path=\"/var/run/netns/{b}\"\n"
+    let (mut engine, seen) = nflog_engine(
+        "lost.conf",
+        &format!("group={group}\nseq_global=1\nnetlink_socket_buffer_size=4096\n"),
+        &b,
     );
-    let mut engine = Engine::from_str(&reg, "lost.conf", &conf).unwrap();
     engine.start().unwrap();
     let dst = format!("10.79.{net}.2");
     run(&[
@@ -549,16 +553,11 @@ fn nflog_stop_drains_the_kernel_batch() {
              meta l4proto icmp log prefix \"BATCH \" group {group}\n }}\n}}\n"
         ),
     );
-    let mut reg = Registry::new();
-    ulogd_netfilter::register(&mut reg);
-    let (spec, seen) = collect_sink("COLLECT");
-    reg.add(spec);
-    let conf = format!(
-        "[global]\nlogfile=\"stdout\"\nthreads=1\nstack=log1:NFLOG,out:COLLECT\n\
-         [log1]\ngroup={group}\nseq_local=1\nnetlink_qthreshold=50\nnetlink_qtimeout=6000\n\
-         network_namespace_path=\"/var/run/netns/{b}\"\n"
+    let (mut engine, seen) = nflog_engine(
+        "batch.conf",
+        &format!("group={group}\nseq_local=1\nnetlink_qthreshold=50\nnetlink_qtimeout=6000\n"),
+        &b,
     );
-    let mut engine = Engine::from_str(&reg, "batch.conf", &conf).unwrap();
     engine.start().unwrap();
     let h = engine.handle();
     let t = std::thread::spawn(move || engine.run().unwrap());

@@ -27,3 +27,20 @@ pub fn register(reg: &mut ulogd_core::Registry) {
 pub(crate) fn cfg_err(e: ulogd_core::ConfigError) -> ulogd_core::PluginError {
     ulogd_core::PluginError::new(e.to_string())
 }
+
+/// `netlink_socket_buffer_size` and `netlink_socket_buffer_maxsize`, shared by every
+/// netlink source (see [`crate::nl::RcvbufPolicy`]): the maximum, when set, may not
+/// be below the size.
+pub(crate) fn rcvbuf_options(
+    o: &ulogd_core::Options,
+) -> Result<(u32, u32), ulogd_core::PluginError> {
+    let rcvbuf = o.u32("netlink_socket_buffer_size").map_err(cfg_err)?;
+    let rcvbuf_max = o.u32("netlink_socket_buffer_maxsize").map_err(cfg_err)?;
+    if rcvbuf_max != 0 && rcvbuf_max < rcvbuf {
+        return Err(cfg_err(o.error(
+            "netlink_socket_buffer_maxsize",
+            "must not be smaller than netlink_socket_buffer_size",
+        )));
+    }
+    Ok((rcvbuf, rcvbuf_max))
+}

@@ -175,6 +175,30 @@ mod tests {
         }
     }
 
+    /// A conntrack event for a flow `s -> d` of protocol `p`: its tuple and the
+    /// ctnetlink message the kernel would send.
+    fn flow_msg(s: IpAddr, d: IpAddr, p: u8) -> (TupleRepr, Vec<u8>) {
+        let t = TupleRepr {
+            src: Some(s),
+            dst: Some(d),
+            proto: Some(p),
+            sport: Some(1),
+            dport: Some(2),
+            ..TupleRepr::default()
+        };
+        let r = CtRepr {
+            family: if s.is_ipv4() { AF_INET } else { AF_INET6 },
+            event: CtEvent::Destroy,
+            orig: Some(t),
+            reply: Some(t),
+            id: Some(1),
+            ..CtRepr::default()
+        };
+        let mut buf = Vec::new();
+        r.emit_nlmsg(0, &mut buf).unwrap();
+        (t, buf)
+    }
+
     /// A classic BPF interpreter with the two netlink ancillary loads, enough to run
     /// what [`compile_filter`] generates against real messages.
     fn run_bpf(prog: &[Insn], pkt: &[u8]) -> u32 {
@@ -262,24 +286,7 @@ mod tests {
                     continue;
                 }
                 for p in [6u8, 17, 1, 58] {
-                    let t = TupleRepr {
-                        src: Some(s),
-                        dst: Some(d),
-                        proto: Some(p),
-                        sport: Some(1),
-                        dport: Some(2),
-                        ..TupleRepr::default()
-                    };
-                    let r = CtRepr {
-                        family: if s.is_ipv4() { AF_INET } else { AF_INET6 },
-                        event: CtEvent::Destroy,
-                        orig: Some(t),
-                        reply: Some(t),
-                        id: Some(1),
-                        ..CtRepr::default()
-                    };
-                    let mut buf = Vec::new();
-                    r.emit_nlmsg(0, &mut buf).unwrap();
+                    let (t, buf) = flow_msg(s, d, p);
                     let want = f.accepts(&t);
                     let got = run_bpf(&prog, &buf) != 0;
                     assert_eq!(got, want, "{s} -> {d} proto {p}");
@@ -296,26 +303,7 @@ mod tests {
     }
 
     fn ct_msg(s: &str, d: &str) -> Vec<u8> {
-        let (s, d): (IpAddr, IpAddr) = (s.parse().unwrap(), d.parse().unwrap());
-        let t = TupleRepr {
-            src: Some(s),
-            dst: Some(d),
-            proto: Some(17),
-            sport: Some(1),
-            dport: Some(2),
-            ..TupleRepr::default()
-        };
-        let r = CtRepr {
-            family: if s.is_ipv4() { AF_INET } else { AF_INET6 },
-            event: CtEvent::New,
-            orig: Some(t),
-            reply: Some(t),
-            id: Some(1),
-            ..CtRepr::default()
-        };
-        let mut buf = Vec::new();
-        r.emit_nlmsg(0, &mut buf).unwrap();
-        buf
+        flow_msg(s.parse().unwrap(), d.parse().unwrap(), 17).1
     }
 
     /// compat-review §3: `accept_dst_filter=192.168.1.0/24` (IPv4 only) must drop

@@ -2,7 +2,7 @@
 
 use ulogd_core::{OptionDef, Options, PluginError};
 
-use super::super::cfg_err;
+use super::super::{cfg_err, rcvbuf_options};
 use super::filter::{proto_number, Cidr, FlowFilter};
 
 /// Validated NFCT options.
@@ -133,14 +133,7 @@ impl NfctConfig {
         if hash && hash_max == 0 {
             return Err(cfg_err(o.error("hash_max_entries", "must be at least 1")));
         }
-        let rcvbuf = o.u32("netlink_socket_buffer_size").map_err(cfg_err)?;
-        let rcvbuf_max = o.u32("netlink_socket_buffer_maxsize").map_err(cfg_err)?;
-        if rcvbuf_max != 0 && rcvbuf_max < rcvbuf {
-            return Err(cfg_err(o.error(
-                "netlink_socket_buffer_maxsize",
-                "must not be smaller than netlink_socket_buffer_size",
-            )));
-        }
+        let (rcvbuf, rcvbuf_max) = rcvbuf_options(o)?;
         let mut proto = Vec::new();
         for p in o
             .str("accept_proto_filter")

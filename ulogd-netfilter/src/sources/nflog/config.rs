@@ -2,7 +2,7 @@
 
 use ulogd_core::{OptionDef, Options, PluginError};
 
-use super::super::cfg_err;
+use super::super::{cfg_err, rcvbuf_options};
 use crate::wire::nflog::{NFULNL_CFG_F_CONNTRACK, NFULNL_CFG_F_SEQ, NFULNL_CFG_F_SEQ_GLOBAL};
 
 /// Smallest accepted `bufsize`: one full-size NFLOG message must fit.
@@ -111,14 +111,7 @@ impl NflogConfig {
         if o.bool("attach_conntrack") {
             flags |= NFULNL_CFG_F_CONNTRACK;
         }
-        let rcvbuf = o.u32("netlink_socket_buffer_size").map_err(cfg_err)?;
-        let rcvbuf_max = o.u32("netlink_socket_buffer_maxsize").map_err(cfg_err)?;
-        if rcvbuf_max != 0 && rcvbuf_max < rcvbuf {
-            return Err(cfg_err(o.error(
-                "netlink_socket_buffer_maxsize",
-                "must not be smaller than netlink_socket_buffer_size",
-            )));
-        }
+        let (rcvbuf, rcvbuf_max) = rcvbuf_options(o)?;
         Ok(NflogConfig {
             group,
             bufsize,

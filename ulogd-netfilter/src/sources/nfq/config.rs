@@ -2,11 +2,20 @@
 
 use ulogd_core::{OptionDef, Options, PluginError};
 
-use super::super::cfg_err;
+use super::super::{cfg_err, rcvbuf_options};
 use crate::wire::nfqueue::{
     NFQA_CFG_F_CONNTRACK, NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_GSO, NFQA_CFG_F_SECCTX,
     NFQA_CFG_F_UID_GID, NFQNL_COPY_META, NFQNL_COPY_PACKET, NF_ACCEPT, NF_DROP,
 };
+
+/// The boolean options that are `NFQA_CFG_F_*` queue flags.
+pub(crate) const QUEUE_FLAGS: &[(&str, u32)] = &[
+    ("fail_open", NFQA_CFG_F_FAIL_OPEN),
+    ("gso", NFQA_CFG_F_GSO),
+    ("conntrack", NFQA_CFG_F_CONNTRACK),
+    ("uid_gid", NFQA_CFG_F_UID_GID),
+    ("secctx", NFQA_CFG_F_SECCTX),
+];
 
 /// Validated options shared by NFQ and MTNFQ.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,25 +141,12 @@ impl NfqConfig {
             )));
         }
         let mut flags = 0;
-        for (name, f) in [
-            ("fail_open", NFQA_CFG_F_FAIL_OPEN),
-            ("gso", NFQA_CFG_F_GSO),
-            ("conntrack", NFQA_CFG_F_CONNTRACK),
-            ("uid_gid", NFQA_CFG_F_UID_GID),
-            ("secctx", NFQA_CFG_F_SECCTX),
-        ] {
+        for &(name, f) in QUEUE_FLAGS {
             if o.bool(name) {
                 flags |= f;
             }
         }
-        let rcvbuf = o.u32("netlink_socket_buffer_size").map_err(cfg_err)?;
-        let rcvbuf_max = o.u32("netlink_socket_buffer_maxsize").map_err(cfg_err)?;
-        if rcvbuf_max != 0 && rcvbuf_max < rcvbuf {
-            return Err(cfg_err(o.error(
-                "netlink_socket_buffer_maxsize",
-                "must not be smaller than netlink_socket_buffer_size",
-            )));
-        }
+        let (rcvbuf, rcvbuf_max) = rcvbuf_options(o)?;
         Ok(NfqConfig {
             queue,
             count,

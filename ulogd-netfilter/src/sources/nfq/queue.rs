@@ -9,14 +9,13 @@ use std::time::Duration;
 use ulogd_core::{Completion, Emit, Event, Flow, PluginError, Verdict, VerdictAction};
 
 use super::batch::{Run, VerdictBatcher};
-use super::config::NfqConfig;
+use super::config::{NfqConfig, QUEUE_FLAGS};
 use super::proc;
 use super::{K_NFQ_HW_PROTOCOL, K_NFQ_ID, K_NFQ_QUEUE};
 use crate::nl::{errno_text, Input, NlSocket, Proto, RcvbufPolicy, RecvBuf, Walk};
 use crate::sources::nflog_keys::{fill_ct, fill_from_repr, now};
 use crate::wire::nfqueue::{
-    NfqPacket, QueueConfig, VerdictRepr, NFQA_CFG_F_CONNTRACK, NFQA_CFG_F_FAIL_OPEN,
-    NFQA_CFG_F_GSO, NFQA_CFG_F_SECCTX, NFQA_CFG_F_UID_GID, NFQNL_CFG_CMD_BIND,
+    NfqPacket, QueueConfig, VerdictRepr, NFQA_CFG_F_CONNTRACK, NFQNL_CFG_CMD_BIND,
     NFQNL_CFG_CMD_UNBIND, NF_ACCEPT, NF_DROP, NF_QUEUE, NF_REPEAT, VERDICT_MAX_LEN,
 };
 use crate::wire::nlmsg::{NLMSG_ERROR, NLMSG_MIN_TYPE, NLMSG_OVERRUN};
@@ -390,13 +389,7 @@ pub(crate) fn bind_queue(cfg: &NfqConfig, q: u16) -> Result<Arc<Queue>, PluginEr
         ))
     })?;
     let mut seq = 3;
-    for (name, f) in [
-        ("fail_open", NFQA_CFG_F_FAIL_OPEN),
-        ("gso", NFQA_CFG_F_GSO),
-        ("conntrack", NFQA_CFG_F_CONNTRACK),
-        ("uid_gid", NFQA_CFG_F_UID_GID),
-        ("secctx", NFQA_CFG_F_SECCTX),
-    ] {
+    for &(name, f) in QUEUE_FLAGS {
         if cfg.flags & f == 0 {
             continue;
         }
