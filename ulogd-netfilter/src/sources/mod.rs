@@ -44,3 +44,22 @@ pub(crate) fn rcvbuf_options(
     }
     Ok((rcvbuf, rcvbuf_max))
 }
+
+/// Test helper: `pairs` as the section `[id]` of plugin `plugin`, checked against
+/// `defs`, then read into a config by `read`; every error as text.
+#[cfg(test)]
+pub(crate) fn parse_config<T>(
+    plugin: &str,
+    id: &str,
+    defs: &[ulogd_core::OptionDef],
+    pairs: &[(&str, &str)],
+    read: impl FnOnce(&ulogd_core::Options) -> Result<T, ulogd_core::PluginError>,
+) -> Result<T, String> {
+    let o = ulogd_core::Options::from_pairs(plugin, id, defs, pairs).map_err(|e| {
+        e.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    read(&o).map_err(|e| e.to_string())
+}

@@ -321,9 +321,8 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<NfacctConfig, String> {
-        let o = Options::from_pairs("NFACCT", "acct1", &NfacctConfig::options(), pairs)
-            .map_err(|e| format!("{e:?}"))?;
-        NfacctConfig::from_options(&o).map_err(|e| e.to_string())
+        let defs = NfacctConfig::options();
+        crate::sources::parse_config("NFACCT", "acct1", &defs, pairs, NfacctConfig::from_options)
     }
 
     #[test]

@@ -172,14 +172,13 @@ impl NfctConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::wire::TupleRepr;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<NfctConfig, String> {
-        let o = Options::from_pairs("NFCT", "ct1", &NfctConfig::options(), pairs)
-            .map_err(|e| format!("{e:?}"))?;
-        NfctConfig::from_options(&o).map_err(|e| e.to_string())
+    pub(crate) fn parse(pairs: &[(&str, &str)]) -> Result<NfctConfig, String> {
+        let defs = NfctConfig::options();
+        crate::sources::parse_config("NFCT", "ct1", &defs, pairs, NfctConfig::from_options)
     }
 
     #[test]

@@ -678,11 +678,7 @@ mod tests {
     use super::*;
     use crate::wire::NlmsgIter;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<NfctConfig, String> {
-        let o = ulogd_core::Options::from_pairs("NFCT", "ct1", &NfctConfig::options(), pairs)
-            .map_err(|e| format!("{e:?}"))?;
-        NfctConfig::from_options(&o).map_err(|e| e.to_string())
-    }
+    use super::config::tests::parse;
 
     struct NoEmit;
     impl Emit for NoEmit {

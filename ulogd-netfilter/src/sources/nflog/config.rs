@@ -133,9 +133,8 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<NflogConfig, String> {
-        let o = Options::from_pairs("NFLOG", "log1", &NflogConfig::options(), pairs)
-            .map_err(|e| format!("{e:?}"))?;
-        NflogConfig::from_options(&o).map_err(|e| e.to_string())
+        let defs = NflogConfig::options();
+        crate::sources::parse_config("NFLOG", "log1", &defs, pairs, NflogConfig::from_options)
     }
 
     #[test]

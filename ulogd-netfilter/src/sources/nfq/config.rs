@@ -168,13 +168,9 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)], mt: bool) -> Result<NfqConfig, String> {
-        let o = Options::from_pairs("NFQ", "q", &options(mt), pairs).map_err(|e| {
-            e.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
-        NfqConfig::from_options(&o, mt).map_err(|e| e.to_string())
+        crate::sources::parse_config("NFQ", "q", &options(mt), pairs, |o| {
+            NfqConfig::from_options(o, mt)
+        })
     }
 
     #[test]
