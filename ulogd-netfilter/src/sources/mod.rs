@@ -28,6 +28,24 @@ pub(crate) fn cfg_err(e: ulogd_core::ConfigError) -> ulogd_core::PluginError {
     ulogd_core::PluginError::new(e.to_string())
 }
 
+/// The declarations of `netlink_socket_buffer_size` and
+/// `netlink_socket_buffer_maxsize` (NFLOG, NFCT).
+pub(crate) fn rcvbuf_option_defs() -> [ulogd_core::OptionDef; 2] {
+    use ulogd_core::OptionDef;
+    [
+        OptionDef::int(
+            "netlink_socket_buffer_size",
+            "0",
+            "socket receive buffer in bytes (SO_RCVBUFFORCE; 0 = kernel default)",
+        ),
+        OptionDef::int(
+            "netlink_socket_buffer_maxsize",
+            "0",
+            "on overrun, double the socket buffer up to this size (0 = never grow)",
+        ),
+    ]
+}
+
 /// `netlink_socket_buffer_size` and `netlink_socket_buffer_maxsize`, shared by every
 /// netlink source (see [`crate::nl::RcvbufPolicy`]): the maximum, when set, may not
 /// be below the size.

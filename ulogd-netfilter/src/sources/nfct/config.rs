@@ -2,7 +2,7 @@
 
 use ulogd_core::{OptionDef, Options, PluginError};
 
-use super::super::{cfg_err, rcvbuf_options};
+use super::super::{cfg_err, rcvbuf_option_defs, rcvbuf_options};
 use super::filter::{proto_number, Cidr, FlowFilter};
 
 /// Validated NFCT options.
@@ -45,16 +45,10 @@ impl NfctConfig {
                 "5",
                 "conntrack events to listen to: 1 NEW, 2 UPDATE, 4 DESTROY (sum them)",
             ),
-            OptionDef::int(
-                "netlink_socket_buffer_size",
-                "0",
-                "socket receive buffer in bytes (SO_RCVBUFFORCE; 0 = kernel default)",
-            ),
-            OptionDef::int(
-                "netlink_socket_buffer_maxsize",
-                "0",
-                "on overrun, double the socket buffer up to this size (0 = never grow)",
-            ),
+        ]
+        .into_iter()
+        .chain(rcvbuf_option_defs())
+        .chain([
             OptionDef::int(
                 "netlink_resync_timeout",
                 "60",
@@ -85,7 +79,8 @@ impl NfctConfig {
                 "",
                 "open the sockets in this network namespace (e.g. /var/run/netns/NAME)",
             ),
-        ]
+        ])
+        .collect()
     }
 
     fn cidrs(o: &Options, name: &str) -> Result<Vec<Cidr>, PluginError> {

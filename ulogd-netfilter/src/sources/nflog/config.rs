@@ -2,7 +2,7 @@
 
 use ulogd_core::{OptionDef, Options, PluginError};
 
-use super::super::{cfg_err, rcvbuf_options};
+use super::super::{cfg_err, rcvbuf_option_defs, rcvbuf_options};
 use crate::wire::nflog::{NFULNL_CFG_F_CONNTRACK, NFULNL_CFG_F_SEQ, NFULNL_CFG_F_SEQ_GLOBAL};
 
 /// Smallest accepted `bufsize`: one full-size NFLOG message must fit.
@@ -55,16 +55,10 @@ impl NflogConfig {
                 "ask for global sequence numbers (oob.seq.global)",
             ),
             OptionDef::int("numeric_label", "0", "value of raw.label (0 to 255)"),
-            OptionDef::int(
-                "netlink_socket_buffer_size",
-                "0",
-                "socket receive buffer in bytes (SO_RCVBUFFORCE; 0 = kernel default)",
-            ),
-            OptionDef::int(
-                "netlink_socket_buffer_maxsize",
-                "0",
-                "on overrun, double the socket buffer up to this size (0 = never grow)",
-            ),
+        ]
+        .into_iter()
+        .chain(rcvbuf_option_defs())
+        .chain([
             OptionDef::int(
                 "netlink_qthreshold",
                 "0",
@@ -85,7 +79,8 @@ impl NflogConfig {
                 "",
                 "open the socket in this network namespace (e.g. /var/run/netns/NAME)",
             ),
-        ]
+        ])
+        .collect()
     }
 
     pub(crate) fn from_options(o: &Options) -> Result<NflogConfig, PluginError> {
