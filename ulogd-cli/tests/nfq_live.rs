@@ -418,12 +418,40 @@ fn a_verdict_can_replace_the_payload() {
     assert_eq!(counter(&b, "original"), 0);
 }
 
+/// Runs `q:NFQ,out:COLLECT` on queue `queue` in namespace `b`: starts the engine,
+/// lets `traffic` run while nobody reads, then stops the engine before its loop ever
+/// reads, so shutdown meets everything the kernel queued. The report and how many
+/// events reached the sink.
+fn stop_before_reading(
+    b: &str,
+    queue: u16,
+    extra: &str,
+    traffic: impl FnOnce(),
+) -> (ulogd_core::Report, usize) {
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (spec, seen) = collect_sink("COLLECT");
+    reg.add(spec);
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nthreads=0\nstack=q:NFQ,out:COLLECT\n\
+         [q]\nqueue_num={queue}\n{extra}network_namespace_path=\"/var/run/netns/{b}\"\n"
+    );
+    let mut engine = Engine::from_str(&reg, "stop.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    engine.start().unwrap();
+    traffic();
+    engine.handle().stop();
+    let report = engine.run().unwrap();
+    let n = seen.lock().unwrap().len();
+    (report, n)
+}
+
 /// #19.5: packets the kernel dropped because the queue was full (`queue_dropped`)
-/// and packets still queued at shutdown, which get `default_verdict` without
-/// passing the stacks (`queued_in_kernel` in the shutdown summary), are counted,
-/// from the kernel's own numbers (`/proc/net/netfilter/nfnetlink_queue`).
+/// are counted from the kernel's own numbers (`/proc/net/netfilter/nfnetlink_queue`);
+/// packets already in the socket at shutdown go through the stacks (they used to get
+/// `default_verdict` unseen), and what would still be queued after that is
+/// `queued_in_kernel` in the shutdown summary.
 #[test]
-fn queue_full_drops_and_packets_left_at_stop_are_counted() {
+fn queue_full_drops_are_counted_and_shutdown_runs_the_socket_through_the_stacks() {
     if !can_run() {
         return;
     }
@@ -431,32 +459,43 @@ fn queue_full_drops_and_packets_left_at_stop_are_counted() {
         "NFQUEUE --queue-num 6",
         r#"  udp dport 7300 counter comment "through""#,
     );
-    let mut reg = Registry::new();
-    ulogd_netfilter::register(&mut reg);
-    let (spec, seen) = collect_sink("COLLECT");
-    reg.add(spec);
-    let conf = format!(
-        "[global]\nlogfile=\"stdout\"\nthreads=0\nstack=q:NFQ,out:COLLECT\n\
-         [q]\nqueue_num=6\nqueue_maxlen=4\n\
-         network_namespace_path=\"/var/run/netns/{b}\"\n"
-    );
-    let mut engine = Engine::from_str(&reg, "full.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
-    engine.start().unwrap();
-    // Nobody reads yet: 4 packets fill the queue, the other 26 are dropped by the
-    // kernel (no fail_open).
-    udp(&a, &vb, 7300, 30);
-    // Stop before the loop ever reads: the 4 are still queued at shutdown.
-    let h = engine.handle();
-    h.stop();
-    let report = engine.run().unwrap();
+    let (report, rows) = stop_before_reading(&b, 6, "queue_maxlen=4\n", || {
+        // Nobody reads yet: 4 packets fill the queue, the other 26 are dropped by
+        // the kernel (no fail_open).
+        udp(&a, &vb, 7300, 30);
+    });
     println!("{report}");
-    assert_eq!(report.get("q", "received"), Some(0), "{report}");
     assert_eq!(report.get("q", "queue_dropped"), Some(26), "{report}");
     assert_eq!(report.get("q", "user_dropped"), Some(0), "{report}");
-    assert_eq!(report.get("q", "queued_in_kernel"), Some(4), "{report}");
-    assert!(seen.lock().unwrap().is_empty());
-    // The engine is gone: the queue gave them default_verdict=accept on its way
-    // out, so nft sees exactly those 4 (nothing passed before: nothing was read).
+    // The 4 queued ones were read at shutdown and passed the stack.
+    assert_eq!(report.get("q", "received"), Some(4), "{report}");
+    assert_eq!(rows, 4);
+    assert_eq!(report.get("q", "queued_in_kernel"), Some(0), "{report}");
     wait_for(|| counter(&b, "through") >= 4);
     assert_eq!(counter(&b, "through"), 4);
+}
+
+/// #19.5: packets the kernel could not deliver because our socket buffer was full
+/// (`user_dropped`) are counted; with what arrived they are every packet sent.
+#[test]
+fn socket_full_drops_are_counted() {
+    if !can_run() {
+        return;
+    }
+    let (_g, a, b, vb) = setup(
+        "NFQUEUE --queue-num 7",
+        r#"  udp dport 7400 counter comment "through""#,
+    );
+    let (report, rows) = stop_before_reading(&b, 7, "netlink_socket_buffer_size=4096\n", || {
+        udp(&a, &vb, 7400, 40);
+    });
+    println!("{report}");
+    let got = report.get("q", "received").unwrap();
+    let dropped = report.get("q", "user_dropped").unwrap();
+    assert!(dropped > 0, "a 4 KiB socket buffer took all 40: {report}");
+    assert_eq!(got + dropped, 40, "{report}");
+    assert_eq!(rows as u64, got);
+    assert_eq!(report.get("q", "queue_dropped"), Some(0), "{report}");
+    wait_for(|| counter(&b, "through") >= got);
+    assert_eq!(counter(&b, "through"), got);
 }

@@ -47,7 +47,7 @@ impl NflogConfig {
             OptionDef::int(
                 "seq_local",
                 "0",
-                "ask for per-group sequence numbers (oob.seq.local); gaps are counted as lost events",
+                "set oob.seq.local (per-group sequence numbers; lost packets are counted either way)",
             ),
             OptionDef::int(
                 "seq_global",

@@ -15,8 +15,8 @@
 //! With worker threads, events complete out of order and each gets its own verdict
 //! message (a batch would also cover older packets still in flight).
 //!
-//! Shutdown: MTNFQ's threads run what is left in their socket through the stacks
-//! before they exit. Then (for NFQ, when the engine drops the source after its workers
+//! Shutdown: NFQ (in `Source::drain`) and MTNFQ's threads run what is left in their
+//! socket through the stacks before they stop. Then (for NFQ, when the engine drops the source after its workers
 //! finished) each queue sends a last batch verdict with `default_verdict` that covers
 //! every packet still queued in the kernel, then unbinds, and only then is the socket
 //! closed: closing first would make the kernel drop them.
@@ -29,6 +29,7 @@ mod queue;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ulogd_core::{
     Built, Emit, Flow, KeyDef, KeyType, PluginError, PluginSpec, Source, SourceSetup, Wake,
@@ -42,6 +43,8 @@ use queue::{bind_queue, sum_counters, Done, Queue};
 
 /// Messages handled per wake-up before giving the loop a turn.
 const BATCH: usize = 1024;
+/// How long shutdown keeps reading the socket when the pool runs empty.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Position of `nfq.id` in the NFQ output keys (after NFLOG's).
 pub const K_NFQ_ID: usize = NFLOG_KEYS.len();
@@ -96,6 +99,33 @@ impl Source for Nfq {
         let res = q.pump(&mut self.rx, &self.cfg, &mut budget, emit);
         q.flush();
         res
+    }
+
+    /// Shutdown: what is already in the socket goes through the stacks (their
+    /// verdicts apply, the packets are logged) instead of getting `default_verdict`
+    /// unseen; only what is still queued after that does (`queued_in_kernel`).
+    fn drain(&mut self, emit: &mut dyn Emit) {
+        let Some(q) = self.queue.clone() else {
+            return;
+        };
+        q.set_reader();
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        loop {
+            let mut budget = usize::MAX;
+            match q.pump(&mut self.rx, &self.cfg, &mut budget, emit) {
+                Ok(Flow::Idle) if !self.rx.pending() => break,
+                // The pool ran empty: give the workers a moment.
+                Ok(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    log::warn!("{e}");
+                    break;
+                }
+            }
+        }
+        q.flush();
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
