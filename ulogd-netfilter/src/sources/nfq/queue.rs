@@ -13,7 +13,7 @@ use super::config::{NfqConfig, QUEUE_FLAGS};
 use super::proc;
 use super::{K_NFQ_HW_PROTOCOL, K_NFQ_ID, K_NFQ_QUEUE};
 use crate::nl::{errno_text, Input, NlSocket, Proto, RcvbufPolicy, RecvBuf, Walk};
-use crate::sources::nflog_keys::{fill_ct, fill_from_repr, now};
+use crate::sources::nflog_keys::{fill_ct, fill_from_repr};
 use crate::wire::nfqueue::{
     NfqPacket, QueueConfig, VerdictRepr, NFQA_CFG_F_CONNTRACK, NFQNL_CFG_CMD_BIND,
     NFQNL_CFG_CMD_UNBIND, NF_ACCEPT, NF_DROP, NF_QUEUE, NF_REPEAT, VERDICT_MAX_LEN,
@@ -268,7 +268,13 @@ impl Queue {
     }
 
     /// One input of the walker: a queued packet becomes an event.
-    fn input(&self, i: Input<'_>, conntrack: bool, emit: &mut dyn Emit) -> Walk {
+    fn input(
+        &self,
+        i: Input<'_>,
+        fallback: (u32, u32),
+        conntrack: bool,
+        emit: &mut dyn Emit,
+    ) -> Walk {
         let m = match i {
             Input::Msg(m) => m,
             Input::Overrun => {
@@ -300,7 +306,6 @@ impl Queue {
             t if t < NLMSG_MIN_TYPE => {}
             _ => match NfqPacket::parse_nlmsg(&m) {
                 Ok(p) => {
-                    let fallback = now();
                     let mut ct_ok = true;
                     let r = emit.emit(&mut |ev: &mut Event<'_>| {
                         fill_from_repr(ev, &p.as_nflog(), fallback, 0);
@@ -345,7 +350,7 @@ impl Queue {
         emit: &mut dyn Emit,
     ) -> Result<Flow, PluginError> {
         let conntrack = cfg.flags & NFQA_CFG_F_CONNTRACK != 0;
-        rx.pump(&self.sock, budget, |i, _| self.input(i, conntrack, emit))
+        rx.pump(&self.sock, budget, |i, t| self.input(i, t, conntrack, emit))
             .map_err(|e| PluginError::new(format!("{}: recv: {e}", self.who())))
     }
 }
