@@ -500,3 +500,51 @@ pub fn spec() -> PluginSpec {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nflog(pairs: &[(&str, &str)]) -> Nflog {
+        let defs = NflogConfig::options();
+        let cfg = crate::sources::parse_config("NFLOG", "log1", &defs, pairs, |o| {
+            NflogConfig::from_options(o)
+        })
+        .unwrap();
+        Nflog::new(cfg)
+    }
+
+    #[test]
+    fn sequence_gaps_are_counted() {
+        let mut n = nflog(&[("seq_local", "1")]);
+        for s in [1, 2, 3, 6, 7] {
+            n.st.check_seq(s);
+        }
+        assert_eq!(n.st.seq.lost(), 2);
+        n.st.check_seq(u32::MAX);
+        n.st.check_seq(0); // wraps: no loss
+        assert_eq!(n.st.seq.lost(), 2);
+        let c = |n: &Nflog, k: &str| n.counters().into_iter().find(|(name, _)| *name == k);
+        assert_eq!(c(&n, "seq_gaps"), Some(("seq_gaps", 2)));
+        assert_eq!(c(&n, "lost_packets"), Some(("lost_packets", 2)));
+        // Without seq_local the loss is still counted, but not as the key's gaps.
+        let mut quiet = nflog(&[]);
+        quiet.st.check_seq(1);
+        quiet.st.check_seq(5);
+        assert_eq!(c(&quiet, "lost_packets"), Some(("lost_packets", 3)));
+        assert_eq!(c(&quiet, "seq_gaps"), Some(("seq_gaps", 0)));
+    }
+
+    #[test]
+    fn missing_namespace_is_a_clear_start_error() {
+        let e = NlSocket::open(
+            Proto::Netfilter,
+            &[],
+            "/nonexistent/netns/x",
+            "netlink socket",
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("/nonexistent/netns/x"), "{e}");
+    }
+}
