@@ -251,6 +251,10 @@ pub trait Source: Send {
     fn run(&mut self, wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError>;
     /// A signal (e.g. SIGUSR2: NFCT dump-and-zero).
     fn signal(&mut self, _sig: Signal, _emit: &mut dyn Emit) {}
+    /// Shutdown, before [`Source::stop`]: hand over what is still queued for this
+    /// source (NFLOG: the batch the kernel holds), so nothing accepted is dropped.
+    /// The stacks still run. Default: nothing.
+    fn drain(&mut self, _emit: &mut dyn Emit) {}
     /// Closes everything.
     fn stop(&mut self) {}
     /// Extra counters for SIGUSR1 and the shutdown summary (overruns, gaps...).

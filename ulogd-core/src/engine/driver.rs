@@ -708,6 +708,21 @@ impl Engine {
     }
 
     fn shutdown(&mut self) {
+        // Sources hand over what the kernel still queues for them, while the
+        // stacks can still take it; then they close.
+        for (si, s) in self.sources.iter_mut().enumerate() {
+            let mut armed = Vec::new();
+            let mut em = Emitter {
+                shared: &s.shared,
+                si,
+                tx: self.tx.as_ref(),
+                seq: &mut s.seq,
+                blocked: &mut s.blocked,
+                armed: &mut armed,
+                batch: &mut s.batch,
+            };
+            s.inst.source.drain(&mut em);
+        }
         for s in &mut self.sources {
             s.inst.source.stop();
         }

@@ -3,67 +3,26 @@
 //! nft `queue` expression built in), our source opened inside B through
 //! `network_namespace_path`, and nftables counters in a later input chain of B (priority
 //! 10) that see what our verdicts let through, with the mark they set. Skips with a
-//! printed reason when not root or when `ip`/`nft`/`iptables` are missing.
+//! printed reason when not root or when `ip`/`nft`/`iptables` are missing (fails under CI).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ulogd_core::testing::netns::{nft, ok, require, run, Netns};
 use ulogd_core::testing::{collect_sink, OwnedValue};
 use ulogd_core::{Built, Engine, Event, Inputs, Kind, PluginSpec, Registry, Ret, Stage};
 
-fn ok(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run(args: &[&str]) -> String {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-struct Netns(Vec<String>);
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
+/// Root, iproute2, nftables and iptables, or skip (fail under CI).
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skip: needs root for network namespaces, iptables and nftables");
-        return false;
-    }
-    for (tool, args) in [
-        ("ip", &["netns", "list"][..]),
-        ("nft", &["--version"][..]),
-        ("iptables", &["-V"][..]),
-    ] {
-        let mut v = vec![tool];
-        v.extend_from_slice(args);
-        if !ok(&v) {
-            println!("skip: `{tool}` is not available");
-            return false;
-        }
-    }
-    true
+    require(
+        "NFQ live tests",
+        &[
+            &["ip", "netns", "list"],
+            &["nft", "--version"],
+            &["iptables", "-V"],
+        ],
+    )
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -72,11 +31,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// (`iptables_target`), then to nft chain `t/c` whose counters carry `counters`.
 fn setup(iptables_target: &str, counters: &str) -> (Netns, String, String, String) {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let id = format!("{}x{n}", std::process::id());
-    let (a, b) = (format!("nfqa{id}"), format!("nfqb{id}"));
-    let guard = Netns(vec![a.clone(), b.clone()]);
-    run(&["ip", "netns", "add", &a]);
-    run(&["ip", "netns", "add", &b]);
+    let guard = Netns::create("nl-nfq", 2);
+    let (a, b) = (guard.name(0).to_string(), guard.name(1).to_string());
     run(&[
         "ip", "-n", &a, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", &b,
     ]);
@@ -85,7 +41,6 @@ fn setup(iptables_target: &str, counters: &str) -> (Netns, String, String, Strin
         let v4 = format!("10.81.{net}.{h}/24");
         run(&["ip", "-n", ns, "addr", "add", &v4, "dev", dev]);
         run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
     }
     let vb = format!("10.81.{net}.2");
     let src = format!("10.81.{net}.0/24");
@@ -97,13 +52,7 @@ fn setup(iptables_target: &str, counters: &str) -> (Netns, String, String, Strin
     let rules = format!(
         "table inet t {{\n chain c {{ type filter hook input priority 10; policy accept;\n{counters}\n }}\n}}\n"
     );
-    let mut c = Command::new("ip")
-        .args(["netns", "exec", &b, "nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success(), "nft rules:\n{rules}");
+    nft(&b, &rules);
     (guard, a, b, vb)
 }
 
@@ -467,4 +416,86 @@ fn a_verdict_can_replace_the_payload() {
         "the kernel carried on with the new payload"
     );
     assert_eq!(counter(&b, "original"), 0);
+}
+
+/// Runs `q:NFQ,out:COLLECT` on queue `queue` in namespace `b`: starts the engine,
+/// lets `traffic` run while nobody reads, then stops the engine before its loop ever
+/// reads, so shutdown meets everything the kernel queued. The report and how many
+/// events reached the sink.
+fn stop_before_reading(
+    b: &str,
+    queue: u16,
+    extra: &str,
+    traffic: impl FnOnce(),
+) -> (ulogd_core::Report, usize) {
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (spec, seen) = collect_sink("COLLECT");
+    reg.add(spec);
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nthreads=0\nstack=q:NFQ,out:COLLECT\n\
+         [q]\nqueue_num={queue}\n{extra}network_namespace_path=\"/var/run/netns/{b}\"\n"
+    );
+    let mut engine = Engine::from_str(&reg, "stop.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    engine.start().unwrap();
+    traffic();
+    engine.handle().stop();
+    let report = engine.run().unwrap();
+    let n = seen.lock().unwrap().len();
+    (report, n)
+}
+
+/// #19.5: packets the kernel dropped because the queue was full (`queue_dropped`)
+/// are counted from the kernel's own numbers (`/proc/net/netfilter/nfnetlink_queue`);
+/// packets already in the socket at shutdown go through the stacks (they used to get
+/// `default_verdict` unseen), and what would still be queued after that is
+/// `queued_in_kernel` in the shutdown summary.
+#[test]
+fn queue_full_drops_are_counted_and_shutdown_runs_the_socket_through_the_stacks() {
+    if !can_run() {
+        return;
+    }
+    let (_g, a, b, vb) = setup(
+        "NFQUEUE --queue-num 6",
+        r#"  udp dport 7300 counter comment "through""#,
+    );
+    let (report, rows) = stop_before_reading(&b, 6, "queue_maxlen=4\n", || {
+        // Nobody reads yet: 4 packets fill the queue, the other 26 are dropped by
+        // the kernel (no fail_open).
+        udp(&a, &vb, 7300, 30);
+    });
+    println!("{report}");
+    assert_eq!(report.get("q", "queue_dropped"), Some(26), "{report}");
+    assert_eq!(report.get("q", "user_dropped"), Some(0), "{report}");
+    // The 4 queued ones were read at shutdown and passed the stack.
+    assert_eq!(report.get("q", "received"), Some(4), "{report}");
+    assert_eq!(rows, 4);
+    assert_eq!(report.get("q", "queued_in_kernel"), Some(0), "{report}");
+    wait_for(|| counter(&b, "through") >= 4);
+    assert_eq!(counter(&b, "through"), 4);
+}
+
+/// #19.5: packets the kernel could not deliver because our socket buffer was full
+/// (`user_dropped`) are counted; with what arrived they are every packet sent.
+#[test]
+fn socket_full_drops_are_counted() {
+    if !can_run() {
+        return;
+    }
+    let (_g, a, b, vb) = setup(
+        "NFQUEUE --queue-num 7",
+        r#"  udp dport 7400 counter comment "through""#,
+    );
+    let (report, rows) = stop_before_reading(&b, 7, "netlink_socket_buffer_size=4096\n", || {
+        udp(&a, &vb, 7400, 40);
+    });
+    println!("{report}");
+    let got = report.get("q", "received").unwrap();
+    let dropped = report.get("q", "user_dropped").unwrap();
+    assert!(dropped > 0, "a 4 KiB socket buffer took all 40: {report}");
+    assert_eq!(got + dropped, 40, "{report}");
+    assert_eq!(rows as u64, got);
+    assert_eq!(report.get("q", "queue_dropped"), Some(0), "{report}");
+    wait_for(|| counter(&b, "through") >= got);
+    assert_eq!(counter(&b, "through"), got);
 }

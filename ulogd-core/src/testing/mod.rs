@@ -16,6 +16,9 @@
 //! assert_eq!(report.get("src", "events"), Some(1));
 //! ```
 
+#[cfg(feature = "netns")]
+pub mod netns;
+
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 

@@ -1,5 +1,4 @@
-//! Sockets in another network namespace (`network_namespace_path`), shared by every
-//! netlink source.
+//! Sockets in another network namespace (`network_namespace_path`).
 
 use std::os::fd::AsRawFd;
 
@@ -7,7 +6,8 @@ use ulogd_core::PluginError;
 
 /// Runs `make` in network namespace `netns` (the current one if empty): a short-lived
 /// thread enters the namespace (`setns` changes only the calling thread), creates the
-/// sockets and hands them back; they stay in that namespace.
+/// sockets (or reads the namespace's `/proc/thread-self/net` files) and hands the
+/// result back; sockets stay in that namespace.
 pub(crate) fn in_netns<T: Send>(
     netns: &str,
     what: &str,
