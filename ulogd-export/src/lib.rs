@@ -12,16 +12,18 @@ mod gprint;
 mod graphite;
 pub mod ipfix;
 mod json;
-mod json_plan;
 mod logemu;
 mod nacct;
 mod net;
 mod oprint;
+pub mod output;
 mod pcap;
 mod syslog;
 mod time;
+pub mod transport;
 mod xml;
 
+pub use output::set_run_as;
 pub use time::set_utc_offset_override;
 
 /// Registers every output plugin.
