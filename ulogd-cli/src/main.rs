@@ -384,6 +384,10 @@ fn main() -> ExitCode {
     if let Err(e) = engine.handle_signals() {
         return fatal(format!("cannot install signal handlers: {e}"));
     }
+    if let Some(u) = &cli.uid {
+        // Outputs check at start that they can still reopen/reconnect as this user.
+        ulogd_export::set_run_as_user(u);
+    }
     if let Err(e) = engine.start() {
         return fatal(e.to_string());
     }

@@ -23,7 +23,7 @@ mod time;
 pub mod transport;
 mod xml;
 
-pub use output::set_run_as;
+pub use output::{set_run_as, set_run_as_user};
 pub use time::set_utc_offset_override;
 
 /// Registers every output plugin.

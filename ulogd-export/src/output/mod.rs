@@ -133,6 +133,40 @@ pub fn set_run_as(uid: u32, gids: Vec<u32>) {
     *RUN_AS.lock().unwrap_or_else(|e| e.into_inner()) = Some((uid, gids));
 }
 
+/// [`set_run_as`] for a user name (`-u`): looks up its uid and groups. Unknown users
+/// are left to the privilege drop to report.
+pub fn set_run_as_user(user: &str) {
+    let Ok(name) = std::ffi::CString::new(user) else {
+        return;
+    };
+    // SAFETY: getpwnam returns NULL or a pointer to static storage, read at once,
+    // before any other passwd call; this runs at start-up, before worker threads.
+    #[allow(unsafe_code)]
+    let (uid, gid) = unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        if pw.is_null() {
+            return;
+        }
+        ((*pw).pw_uid, (*pw).pw_gid)
+    };
+    let mut n: libc::c_int = 64;
+    let mut groups: Vec<libc::gid_t> = vec![0; n as usize];
+    // SAFETY: `groups` has room for `n` entries; getgrouplist writes at most `n` and
+    // sets `n` to the number found (retried once with a large enough buffer).
+    #[allow(unsafe_code)]
+    unsafe {
+        if libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) < 0 {
+            groups.resize(n.max(0) as usize, 0);
+            libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n);
+        }
+    }
+    groups.truncate(n.max(0) as usize);
+    if !groups.contains(&gid) {
+        groups.push(gid);
+    }
+    set_run_as(uid, groups);
+}
+
 pub(crate) fn run_as() -> Option<(u32, Vec<u32>)> {
     RUN_AS.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }

@@ -25,6 +25,8 @@ struct RateLimit {
     last: Option<Instant>,
     suppressed: u64,
     last_msg: String,
+    /// The kind of the last logged occurrence: a new kind is logged at once.
+    kind: Option<io::ErrorKind>,
 }
 
 impl RateLimit {
@@ -33,12 +35,20 @@ impl RateLimit {
             last: None,
             suppressed: 0,
             last_msg: String::new(),
+            kind: None,
         }
     }
 
-    /// Whether to log this occurrence now (else it is counted for the summary).
-    fn note(&mut self, msg: impl FnOnce() -> String) -> bool {
+    /// Whether to log this occurrence now (else it is counted for the summary): the
+    /// first of an episode, or one of a different kind than the last logged.
+    fn note(&mut self, kind: Option<io::ErrorKind>, msg: impl FnOnce() -> String) -> bool {
+        let new_kind = kind.is_some() && kind != self.kind;
+        self.kind = kind.or(self.kind);
         match self.last {
+            _ if new_kind => {
+                self.last = Some(Instant::now());
+                true
+            }
             None => {
                 self.last = Some(Instant::now());
                 true
@@ -229,7 +239,7 @@ impl<E: Encoder> Inner<E> {
             self.q.depth(),
             self.backoff
         );
-        if self.errs.note(|| what.clone()) {
+        if self.errs.note(Some(e.kind()), || what.clone()) {
             log::warn!("{name}: {what} (repeats are summarised every {REPORT_EVERY:?})");
         }
         self.last_error = Some(e.to_string());
@@ -315,7 +325,7 @@ impl<E: Encoder> Inner<E> {
                 self.q.depth(),
                 self.q.bytes()
             );
-            if self.errs.note(|| what.clone()) {
+            if self.errs.note(Some(e.kind()), || what.clone()) {
                 log::error!("{name}: {what} (repeats are summarised every {REPORT_EVERY:?})");
             }
         } else {
@@ -372,7 +382,7 @@ impl<E: Encoder> Inner<E> {
                 self.cfg.when_full,
                 self.c.dropped
             );
-            if self.drops.note(|| what.clone()) {
+            if self.drops.note(None, || what.clone()) {
                 log::warn!(
                     "{name}: {}: {what} (repeats are summarised every {REPORT_EVERY:?})",
                     self.t.describe()
