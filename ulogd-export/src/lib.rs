@@ -1,9 +1,10 @@
 //! ulogd-rs outputs: LOGEMU, SYSLOG, JSON, GPRINT, OPRINT, XML, PCAP, NACCT, GRAPHITE, SQLITE3, PGSQL.
 //!
-//! Every output is a [`ulogd_core::Stage`] shared by the stacks that name it: the
-//! writer sits behind a mutex (SIGHUP reopen takes the same lock), files and sockets
-//! are opened in `start()` (never by the constructor, so `--check` has no side
-//! effects), and records are formatted into a buffer reused from event to event.
+//! Every output is a [`ulogd_core::Stage`] shared by the stacks that name it; files and
+//! sockets are opened in `start()` (never by the constructor, so `--check` has no side
+//! effects). Line- and record-oriented outputs are an [`output::Encoder`] (the format)
+//! on the one [`output`] stage, which queues encoded records and hands them to a
+//! [`transport::Transport`] (file, TCP, UDP, unix) without ever waiting for a peer.
 #![warn(missing_docs)]
 
 mod db;

@@ -345,11 +345,11 @@ impl<E: Encoder> Inner<E> {
     }
 
     /// Queues one event's record, applying `when_full`. Returns false if dropped.
-    fn push(&mut self, name: &str, ev: &Event<'_>) -> bool {
+    fn push(&mut self, name: &str, mut encode: impl FnMut(&mut E, &mut Vec<u8>) -> bool) -> bool {
         let mut waited = Duration::ZERO;
         loop {
             let Inner { q, enc, .. } = self;
-            if q.push_with(|b| enc.encode(ev, b)).is_ok() {
+            if q.push_with(|b| encode(enc, b)).is_ok() {
                 return true;
             }
             if self.cfg.when_full == WhenFull::Block && self.t.is_open() && !self.failing {
@@ -494,7 +494,7 @@ impl<E: Encoder> Stage for OutputStage<E> {
         if g.flush_at > 0 && g.q.bytes() >= g.flush_at && !g.failing {
             g.pump(name);
         }
-        if !g.push(name, ev) {
+        if !g.push(name, |enc, b| enc.encode(ev, b)) {
             return Ret::Err;
         }
         if (g.sync || g.q.bytes() >= g.flush_at) && !g.failing {
@@ -590,5 +590,228 @@ impl<E: Encoder> Stage for OutputStage<E> {
             v.push(("reconnects", g.c.connects.saturating_sub(1)));
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The stage's policies against a scripted transport (no sockets, no files): how
+    //! much each write takes, when it fails.
+    use super::*;
+    use crate::output::QueueMax;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Script {
+        /// Bytes the destination holds (what "reached" it).
+        got: Vec<u8>,
+        /// Bytes the destination still takes before it stalls (None: unlimited).
+        budget: Option<usize>,
+        /// The next writes fail with this.
+        fail: Option<io::ErrorKind>,
+        discarded: u64,
+        opens: u32,
+    }
+
+    struct Fake(Arc<Mutex<Script>>, bool, bool);
+
+    impl Transport for Fake {
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+        fn framing(&self) -> Framing {
+            Framing::Stream
+        }
+        fn is_file(&self) -> bool {
+            self.1
+        }
+        fn open(&mut self) -> io::Result<Opened> {
+            self.0.lock().unwrap().opens += 1;
+            self.2 = true;
+            Ok(Opened::Ready { empty: false })
+        }
+        fn is_open(&self) -> bool {
+            self.2
+        }
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            let mut s = self.0.lock().unwrap();
+            if let Some(k) = s.fail {
+                return Err(io::Error::from(k));
+            }
+            let n = s.budget.map_or(data.len(), |b| b.min(data.len()));
+            if let Some(b) = s.budget.as_mut() {
+                *b -= n;
+            }
+            s.got.extend_from_slice(&data[..n]);
+            Ok(n)
+        }
+        fn close(&mut self) {
+            self.2 = false;
+        }
+        fn discard_tail(&mut self, n: u64) -> io::Result<()> {
+            let mut s = self.0.lock().unwrap();
+            let len = s.got.len() - n as usize;
+            s.got.truncate(len);
+            s.discarded += n;
+            Ok(())
+        }
+    }
+
+    struct Nothing;
+    impl Encoder for Nothing {
+        fn encode(&mut self, _ev: &Event<'_>, _out: &mut Vec<u8>) -> bool {
+            false
+        }
+    }
+
+    fn stage(
+        file: bool,
+        max: QueueMax,
+        when_full: WhenFull,
+    ) -> (OutputStage<Nothing>, Arc<Mutex<Script>>) {
+        let s = Arc::new(Mutex::new(Script::default()));
+        let st = OutputStage::new(
+            "T",
+            Nothing,
+            Box::new(Fake(s.clone(), file, false)),
+            QueueConfig { max, when_full },
+            false,
+        );
+        st.start().unwrap();
+        (st, s)
+    }
+
+    fn push(st: &OutputStage<Nothing>, rec: &str) -> bool {
+        let mut g = st.lock();
+        let ok = g.push("T", |_, b| {
+            b.extend_from_slice(rec.as_bytes());
+            true
+        });
+        g.pump("T");
+        ok
+    }
+
+    fn counter(st: &OutputStage<Nothing>, name: &str) -> u64 {
+        st.counters().into_iter().find(|c| c.0 == name).unwrap().1
+    }
+
+    #[test]
+    fn short_writes_resume_and_written_counts_whole_records() {
+        let (st, s) = stage(false, QueueMax::Records(100), WhenFull::DropNewest);
+        s.lock().unwrap().budget = Some(20);
+        for i in 0..5 {
+            assert!(push(&st, &format!("record-{i}\n")));
+        }
+        // The peer took 20 bytes: two whole records of 9 and 2 bytes of the third.
+        assert_eq!(counter(&st, "written"), 2);
+        s.lock().unwrap().budget = None;
+        st.tick();
+        assert_eq!(counter(&st, "written"), 5);
+        assert_eq!(
+            String::from_utf8(s.lock().unwrap().got.clone()).unwrap(),
+            "record-0\nrecord-1\nrecord-2\nrecord-3\nrecord-4\n"
+        );
+    }
+
+    #[test]
+    fn a_stalled_peer_fills_only_the_queue_and_drops_are_counted() {
+        let (st, s) = stage(false, QueueMax::Records(3), WhenFull::DropNewest);
+        s.lock().unwrap().budget = Some(0);
+        let taken: Vec<bool> = (0..5).map(|i| push(&st, &format!("r{i}\n"))).collect();
+        assert_eq!(taken, [true, true, true, false, false]);
+        assert_eq!((counter(&st, "dropped"), counter(&st, "depth")), (2, 3));
+        s.lock().unwrap().budget = None;
+        st.tick();
+        assert_eq!(s.lock().unwrap().got, b"r0\nr1\nr2\n");
+        assert_eq!((counter(&st, "written"), counter(&st, "depth")), (3, 0));
+    }
+
+    #[test]
+    fn a_disconnect_mid_record_drops_only_that_record() {
+        let (st, s) = stage(false, QueueMax::Records(100), WhenFull::DropNewest);
+        s.lock().unwrap().budget = Some(3);
+        push(&st, "aaaaa\n");
+        s.lock().unwrap().fail = Some(io::ErrorKind::BrokenPipe);
+        push(&st, "bbbbb\n");
+        assert_eq!(counter(&st, "lost"), 1, "the torn record");
+        let mut sc = s.lock().unwrap();
+        sc.fail = None;
+        sc.budget = None;
+        sc.got.clear(); // a new peer
+        drop(sc);
+        st.tick(); // reconnects at once after a working connection broke
+        assert_eq!(s.lock().unwrap().opens, 2);
+        assert_eq!(s.lock().unwrap().got, b"bbbbb\n", "whole at the new peer");
+        assert_eq!(counter(&st, "reconnects"), 1);
+    }
+
+    #[test]
+    fn full_disk_keeps_records_and_stop_takes_back_the_torn_tail() {
+        let (st, s) = stage(true, QueueMax::Records(3), WhenFull::Block);
+        s.lock().unwrap().budget = Some(5);
+        push(&st, "line-1\n"); // 5 of 7 bytes reach the disk
+        s.lock().unwrap().fail = Some(io::ErrorKind::StorageFull);
+        push(&st, "line-2\n");
+        push(&st, "line-3\n");
+        // Block cannot wait for a failing disk: the 4th is dropped, counted.
+        assert!(!push(&st, "line-4\n"));
+        assert_eq!(counter(&st, "dropped"), 1);
+        assert_eq!(counter(&st, "written"), 0);
+        st.flush();
+        st.stop();
+        let sc = s.lock().unwrap();
+        assert_eq!(sc.got, b"", "the torn beginning of line-1 was taken back");
+        assert_eq!(sc.discarded, 5);
+        assert_eq!(counter(&st, "lost"), 3);
+    }
+
+    #[test]
+    fn full_disk_then_space_returns() {
+        let (st, s) = stage(true, QueueMax::Records(100), WhenFull::Block);
+        s.lock().unwrap().fail = Some(io::ErrorKind::StorageFull);
+        for i in 0..3 {
+            push(&st, &format!("l{i}\n"));
+        }
+        st.tick();
+        assert_eq!(counter(&st, "written"), 0);
+        assert!(counter(&st, "write_errors") >= 1);
+        s.lock().unwrap().fail = None;
+        st.tick();
+        assert_eq!(counter(&st, "written"), 3);
+        assert_eq!(s.lock().unwrap().got, b"l0\nl1\nl2\n");
+    }
+
+    #[test]
+    fn sighup_moves_a_torn_record_whole_to_the_new_file() {
+        let (st, s) = stage(true, QueueMax::Records(100), WhenFull::Block);
+        s.lock().unwrap().budget = Some(2);
+        push(&st, "abcdef\n");
+        s.lock().unwrap().fail = Some(io::ErrorKind::StorageFull);
+        st.signal(Signal::Hup);
+        let mut sc = s.lock().unwrap();
+        assert_eq!(sc.got, b"", "the old file ends whole");
+        sc.fail = None;
+        sc.budget = None;
+        drop(sc);
+        st.tick();
+        assert_eq!(s.lock().unwrap().got, b"abcdef\n");
+        assert_eq!(counter(&st, "written"), 1);
+    }
+
+    #[test]
+    fn spool_is_refused_at_start() {
+        let s = Arc::new(Mutex::new(Script::default()));
+        let st = OutputStage::new(
+            "T",
+            Nothing,
+            Box::new(Fake(s, false, false)),
+            QueueConfig {
+                max: QueueMax::Records(1),
+                when_full: WhenFull::Spool,
+            },
+            false,
+        );
+        let e = st.start().unwrap_err();
+        assert!(e.0.contains("spool is not built yet"), "{e:?}");
     }
 }
