@@ -27,6 +27,9 @@ pub(crate) enum Endpoint {
     Udp(String, String),
     /// Unix stream socket path.
     Unix(String),
+    /// Unix datagram socket path (the syslog daemon's `/dev/log`): one datagram per
+    /// record.
+    UnixDgram(String),
 }
 
 /// A connected blocking socket, for code that drives its own socket (the IPFIX
@@ -56,6 +59,10 @@ impl Endpoint {
                 s.set_write_timeout(Some(BLOCKING_WRITE_TIMEOUT))?;
                 Ok(Sock::Unix(s))
             }
+            Endpoint::UnixDgram(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no blocking unix datagram client",
+            )),
             Endpoint::Udp(h, p) => Ok(Sock::Udp(NetTransport::udp_blocking(&Endpoint::resolve(
                 h, p,
             )?)?)),
@@ -82,6 +89,7 @@ impl Endpoint {
             Endpoint::Tcp(h, p) => format!("tcp:{h}:{p}"),
             Endpoint::Udp(h, p) => format!("udp:{h}:{p}"),
             Endpoint::Unix(p) => format!("unix:{p}"),
+            Endpoint::UnixDgram(p) => format!("unix-dgram:{p}"),
         }
     }
 
@@ -104,6 +112,7 @@ enum Conn {
     Tcp(TcpStream),
     Unix(UnixStream),
     Udp(UdpSocket),
+    UnixDgram(std::os::unix::net::UnixDatagram),
 }
 
 /// A socket to one [`Endpoint`].
@@ -213,7 +222,7 @@ impl Transport for NetTransport {
 
     fn framing(&self) -> Framing {
         match self.ep {
-            Endpoint::Udp(..) => Framing::Message,
+            Endpoint::Udp(..) | Endpoint::UnixDgram(..) => Framing::Message,
             _ => Framing::Stream,
         }
     }
@@ -224,6 +233,13 @@ impl Transport for NetTransport {
             Endpoint::Unix(p) => {
                 let s = UnixStream::connect(p)?;
                 self.sock = Some(Conn::Unix(s));
+                Ok(Opened::Ready { empty: false })
+            }
+            Endpoint::UnixDgram(p) => {
+                let s = std::os::unix::net::UnixDatagram::unbound()?;
+                s.connect(p)?;
+                s.set_nonblocking(true)?;
+                self.sock = Some(Conn::UnixDgram(s));
                 Ok(Opened::Ready { empty: false })
             }
             Endpoint::Udp(h, p) => {
@@ -255,6 +271,7 @@ impl Transport for NetTransport {
             Some(Conn::Tcp(s)) => would_block(s.write(data)),
             Some(Conn::Unix(s)) => would_block(s.write(data)),
             Some(Conn::Udp(s)) => would_block(s.send(data)),
+            Some(Conn::UnixDgram(s)) => would_block(s.send(data)),
             Some(Conn::Connecting(..)) => Ok(0),
             None => Err(io::Error::new(io::ErrorKind::NotConnected, "not connected")),
         }
@@ -277,11 +294,12 @@ impl Transport for NetTransport {
             Conn::Connecting(s, ..) | Conn::Tcp(s) => s.as_raw_fd(),
             Conn::Unix(s) => s.as_raw_fd(),
             Conn::Udp(s) => s.as_raw_fd(),
+            Conn::UnixDgram(s) => s.as_raw_fd(),
         })
     }
 
     fn check_access(&self, uid: u32, gids: &[u32]) -> Option<String> {
-        let Endpoint::Unix(p) = &self.ep else {
+        let (Endpoint::Unix(p) | Endpoint::UnixDgram(p)) = &self.ep else {
             return None;
         };
         super::may_write(Path::new(p), uid, gids).err().map(|why| {
