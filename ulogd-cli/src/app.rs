@@ -139,6 +139,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fatal(format!("cannot install signal handlers: {e}")),
     };
+    if let Some(u) = &cli.uid {
+        // Outputs check at start that they can still reopen/reconnect as this user.
+        ulogd_export::set_run_as_user(u);
+    }
     if let Err(e) = engine.start() {
         return fatal(e.to_string());
     }

@@ -1,182 +1,30 @@
-//! The buffered file writer every file output shares, and a generic file sink.
+//! The file-output names the formats used before [`crate::output`] existed, kept so
+//! their code reads as before: [`Formatter`] + [`FileStage`] (an [`OutputStage`] over a
+//! [`FileTransport`] with the file defaults), and [`OutFile`] for outputs that manage
+//! their own file life cycle (XML's per-event file names).
 //!
-//! Files are opened in append mode in [`Stage::start`] (never by the constructor, so
-//! `--check` touches nothing). With `sync=1` every record is flushed at once; else
-//! records are buffered and flushed by a 1 s tick, at `flush()` and at `stop()`.
-//! SIGHUP reopens the file (logrotate) under the same lock as writes, after flushing
-//! the old file, so no record is lost or torn. The paths `-` and `stdout` mean the
-//! standard output (ulogd2 2.0.8 has no such pseudo-path; an extension).
+//! Files are opened in append mode in `start()` (never by the constructor, so
+//! `--check` touches nothing). With `sync=1` every record is written at once; else
+//! records are written when 64 KiB are queued, by a 1 s tick, at `flush()` and at
+//! `stop()`. SIGHUP reopens the file (logrotate) under the same lock as writes, after
+//! writing what is queued, so no record is lost or torn. The paths `-` and `stdout`
+//! mean the standard output (ulogd2 2.0.8 has no such pseudo-path; an extension).
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::marker::PhantomData;
 
-use ulogd_core::{Event, PluginError, Ret, Signal, Stage};
+use ulogd_core::{Event, PluginError};
 
-/// Buffer size of a file output.
-const BUF_SIZE: usize = 64 * 1024;
+pub(crate) use crate::output::c_str;
+use crate::output::{Encoder, OutputStage, QueueConfig, RecordQueue, WhenFull, FILE_QUEUE_MAX};
+use crate::transport::{FileTransport, Opened, Transport};
 
-enum Dest {
-    File(BufWriter<File>),
-    Stdout(BufWriter<io::Stdout>),
-}
-
-impl Dest {
-    fn w(&mut self) -> &mut dyn Write {
-        match self {
-            Dest::File(f) => f,
-            Dest::Stdout(s) => s,
-        }
-    }
-}
-
-/// Whether a configured path means standard output.
-pub(crate) fn is_stdout(path: &str) -> bool {
-    path == "-" || path == "stdout"
-}
-
-/// One output file: open/reopen, buffered writes, counters.
-pub(crate) struct OutFile {
-    path: String,
-    sync: bool,
-    dest: Option<Dest>,
-    dirty: bool,
-    /// Records written.
-    pub lines: u64,
-    /// Failed writes or flushes.
-    pub errors: u64,
-}
-
-impl OutFile {
-    /// A closed writer for `path`.
-    pub fn new(path: &str, sync: bool) -> OutFile {
-        OutFile {
-            path: path.to_string(),
-            sync,
-            dest: None,
-            dirty: false,
-            lines: 0,
-            errors: 0,
-        }
-    }
-
-    /// The configured path.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// Changes the path used by the next [`OutFile::open`] (XML's timestamped names).
-    pub fn set_path(&mut self, path: String) {
-        self.path = path;
-    }
-
-    fn open_dest(&self) -> io::Result<(Dest, bool)> {
-        if is_stdout(&self.path) {
-            return Ok((
-                Dest::Stdout(BufWriter::with_capacity(BUF_SIZE, io::stdout())),
-                false,
-            ));
-        }
-        let f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&self.path)?;
-        let empty = f.metadata().map(|m| m.len() == 0).unwrap_or(false);
-        Ok((Dest::File(BufWriter::with_capacity(BUF_SIZE, f)), empty))
-    }
-
-    /// Opens (or reopens) the file. On failure an already open file is kept. Returns
-    /// whether the newly opened file is empty (so a header must be written).
-    pub fn open(&mut self) -> io::Result<bool> {
-        let (dest, empty) = self.open_dest()?;
-        self.close_quiet();
-        self.dest = Some(dest);
-        Ok(empty)
-    }
-
-    /// Opens and writes `header` if the file is empty (PCAP) or `always`.
-    pub fn open_with_header(&mut self, header: &[u8], always: bool) -> io::Result<()> {
-        let empty = self.open()?;
-        if (empty || always) && !header.is_empty() {
-            self.write_raw(header);
-            self.flush();
-        }
-        Ok(())
-    }
-
-    fn close_quiet(&mut self) {
-        if let Some(mut d) = self.dest.take() {
-            if d.w().flush().is_err() {
-                self.errors += 1;
-            }
-        }
-        self.dirty = false;
-    }
-
-    /// Writes bytes that are not a record (headers, footers).
-    pub fn write_raw(&mut self, data: &[u8]) {
-        match self.dest.as_mut() {
-            Some(d) => {
-                if d.w().write_all(data).is_err() {
-                    self.errors += 1;
-                } else {
-                    self.dirty = true;
-                }
-            }
-            None => self.errors += 1,
-        }
-    }
-
-    /// Writes one record, flushing it when `sync` is set.
-    pub fn write_record(&mut self, rec: &[u8]) -> bool {
-        let Some(d) = self.dest.as_mut() else {
-            self.errors += 1;
-            return false;
-        };
-        if let Err(e) = d.w().write_all(rec) {
-            self.errors += 1;
-            log::error!("write to {} failed: {e}", self.path);
-            return false;
-        }
-        self.lines += 1;
-        self.dirty = true;
-        if self.sync {
-            self.flush();
-        }
-        true
-    }
-
-    /// Flushes buffered records.
-    pub fn flush(&mut self) {
-        if !self.dirty {
-            return;
-        }
-        if let Some(d) = self.dest.as_mut() {
-            if let Err(e) = d.w().flush() {
-                self.errors += 1;
-                log::error!("flush of {} failed: {e}", self.path);
-            }
-        }
-        self.dirty = false;
-    }
-
-    /// Writes `footer` (if any), flushes and closes.
-    pub fn close(&mut self, footer: &[u8]) {
-        if self.dest.is_some() && !footer.is_empty() {
-            self.write_raw(footer);
-        }
-        self.close_quiet();
-    }
-}
-
-/// What a file sink does with each event.
+/// What a file sink does with each event (an [`Encoder`] under its older name).
 pub(crate) trait Formatter: Send + 'static {
-    /// Called by [`Stage::start`] before the file is opened (hostname lookup...).
+    /// Called by `start` before the file is opened (hostname lookup...).
     fn start(&mut self) -> Result<(), PluginError> {
         Ok(())
     }
-    /// Formats one record into `out` (cleared by the caller). `false` writes nothing.
+    /// Formats one record into `out` (append only). `false` writes nothing.
     fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool;
     /// Written when the opened file is empty (PCAP's file header).
     fn header(&self) -> Vec<u8> {
@@ -184,101 +32,176 @@ pub(crate) trait Formatter: Send + 'static {
     }
 }
 
-struct Inner<F> {
-    fmt: F,
-    file: OutFile,
-    buf: Vec<u8>,
+/// A [`Formatter`] used as an [`Encoder`].
+pub(crate) struct Formatted<F>(F);
+
+impl<F: Formatter> Encoder for Formatted<F> {
+    fn start(&mut self) -> Result<(), PluginError> {
+        self.0.start()
+    }
+    fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
+        self.0.format(ev, out)
+    }
+    fn header(&self) -> Vec<u8> {
+        self.0.header()
+    }
 }
 
-/// A sink that formats each event into a reused buffer and appends it to a file.
-pub(crate) struct FileStage<F: Formatter> {
-    name: &'static str,
-    inner: Mutex<Inner<F>>,
-}
+/// Builds the output stage of a [`Formatter`] writing to a file.
+pub(crate) struct FileStage<F>(PhantomData<F>);
 
 impl<F: Formatter> FileStage<F> {
-    /// A sink of plugin `name` writing to `path`.
-    pub fn new(name: &'static str, fmt: F, path: &str, sync: bool) -> FileStage<F> {
-        FileStage {
+    /// A sink of plugin `name` writing to `path` (`when_full=block`, 1 MiB queue).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(name: &'static str, fmt: F, path: &str, sync: bool) -> OutputStage<Formatted<F>> {
+        OutputStage::new(
             name,
-            inner: Mutex::new(Inner {
-                fmt,
-                file: OutFile::new(path, sync),
-                buf: Vec::with_capacity(4096),
-            }),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner<F>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+            Formatted(fmt),
+            Box::new(FileTransport::new(path)),
+            QueueConfig {
+                max: FILE_QUEUE_MAX,
+                when_full: WhenFull::Block,
+            },
+            sync,
+        )
     }
 }
 
-impl<F: Formatter> Stage for FileStage<F> {
-    fn start(&self) -> Result<(), PluginError> {
-        let mut g = self.lock();
-        g.fmt.start()?;
-        let header = g.fmt.header();
-        let path = g.file.path().to_string();
-        g.file
-            .open_with_header(&header, false)
-            .map_err(|e| PluginError::new(format!("{}: can't open {path}: {e}", self.name)))
-    }
-
-    fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let mut g = self.lock();
-        let Inner { fmt, file, buf } = &mut *g;
-        buf.clear();
-        if !fmt.format(ev, buf) {
-            return Ret::Ok;
-        }
-        if file.write_record(buf) {
-            Ret::Ok
-        } else {
-            Ret::Err
-        }
-    }
-
-    fn signal(&self, sig: Signal) {
-        if sig != Signal::Hup {
-            return;
-        }
-        let mut g = self.lock();
-        let header = g.fmt.header();
-        g.file.flush();
-        log::info!("{}: reopening {}", self.name, g.file.path());
-        if let Err(e) = g.file.open_with_header(&header, false) {
-            log::error!("{}: can't reopen {}: {e}", self.name, g.file.path());
-        }
-    }
-
-    fn tick(&self) {
-        self.lock().file.flush();
-    }
-
-    fn tick_interval(&self) -> Option<Duration> {
-        Some(Duration::from_secs(1))
-    }
-
-    fn flush(&self) {
-        self.lock().file.flush();
-    }
-
-    fn stop(&self) {
-        self.lock().file.close(&[]);
-    }
-
-    fn counters(&self) -> Vec<(&'static str, u64)> {
-        let g = self.lock();
-        vec![("lines", g.file.lines), ("write_errors", g.file.errors)]
-    }
+/// One output file with its own life cycle (XML): open/reopen, queued writes, counters.
+pub(crate) struct OutFile {
+    t: FileTransport,
+    q: RecordQueue,
+    sync: bool,
+    reported: bool,
+    /// Records that reached the file.
+    pub lines: u64,
+    /// Failed writes, and records that could not be written.
+    pub errors: u64,
 }
 
-/// Appends `s` up to its first NUL (C string semantics of ulogd2's `%s`).
-pub(crate) fn c_str(s: &[u8]) -> &[u8] {
-    match s.iter().position(|&b| b == 0) {
-        Some(n) => &s[..n],
-        None => s,
+const FLUSH_AT: usize = 64 * 1024;
+
+impl OutFile {
+    /// A closed writer for `path`.
+    pub fn new(path: &str, sync: bool) -> OutFile {
+        OutFile {
+            t: FileTransport::new(path),
+            q: RecordQueue::new(FILE_QUEUE_MAX),
+            sync,
+            reported: false,
+            lines: 0,
+            errors: 0,
+        }
+    }
+
+    /// The configured path.
+    pub fn path(&self) -> &str {
+        self.t.path()
+    }
+
+    /// Changes the path used by the next [`OutFile::open`] (XML's timestamped names).
+    pub fn set_path(&mut self, path: String) {
+        self.t.set_path(path);
+    }
+
+    /// Opens (or reopens) the file, after writing what is queued to the old one. On
+    /// failure an already open file is kept. Returns whether the newly opened file is
+    /// empty (so a header must be written).
+    pub fn open(&mut self) -> std::io::Result<bool> {
+        self.flush();
+        if self.q.head_done() > 0 && self.t.discard_tail(self.q.head_done() as u64).is_ok() {
+            self.q.rewind_front();
+        }
+        match self.t.open()? {
+            Opened::Ready { empty } => Ok(empty),
+            Opened::Pending => Ok(false),
+        }
+    }
+
+    /// Opens and writes `header` if the file is empty or `always`.
+    pub fn open_with_header(&mut self, header: &[u8], always: bool) -> std::io::Result<()> {
+        let empty = self.open()?;
+        if (empty || always) && !header.is_empty() {
+            self.write_raw(header);
+        }
+        Ok(())
+    }
+
+    /// Writes bytes that are not a record (headers, footers), after the queued records.
+    pub fn write_raw(&mut self, data: &[u8]) {
+        self.flush();
+        let mut d = data;
+        while !d.is_empty() {
+            match self.t.write(d) {
+                Ok(n) => d = &d[n..],
+                Err(e) => {
+                    self.errors += 1;
+                    log::error!("write to {} failed: {e}", self.t.path());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Queues one record, writing it at once when `sync` is set.
+    pub fn write_record(&mut self, rec: &[u8]) -> bool {
+        if !self.t.is_open() {
+            self.errors += 1;
+            return false;
+        }
+        if self.q.bytes() >= FLUSH_AT {
+            self.flush();
+        }
+        if self.q.push(rec).is_err() {
+            self.errors += 1;
+            return false;
+        }
+        if self.sync || self.q.bytes() >= FLUSH_AT {
+            self.flush();
+        }
+        true
+    }
+
+    /// Writes queued records; `lines` counts those the kernel took whole.
+    pub fn flush(&mut self) {
+        while !self.q.is_empty() && self.t.is_open() {
+            match self.t.write(self.q.pending()) {
+                Ok(n) => {
+                    self.lines += self.q.consume(n) as u64;
+                    self.reported = false;
+                }
+                Err(e) => {
+                    self.errors += 1;
+                    if !self.reported {
+                        log::error!(
+                            "write to {} failed: {e}; {} records waiting",
+                            self.t.path(),
+                            self.q.depth()
+                        );
+                        self.reported = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes `footer` (if any), flushes and closes; reports records it could not write.
+    pub fn close(&mut self, footer: &[u8]) {
+        if self.t.is_open() && !footer.is_empty() {
+            self.write_raw(footer);
+        }
+        self.flush();
+        if !self.q.is_empty() {
+            let _ = self.t.discard_tail(self.q.head_done() as u64);
+            let (n, bytes) = self.q.clear();
+            self.errors += n as u64;
+            log::error!(
+                "{n} records ({bytes} bytes) could not be written to {}; they are lost",
+                self.t.path()
+            );
+        }
+        self.t.close();
     }
 }
 

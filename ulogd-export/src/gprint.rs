@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginSpec, Value};
 
-use crate::file::{c_str, FileStage, Formatter};
+use crate::output::{c_str, file_output, queue_options, Encoder};
 use crate::time;
 
 /// Appends `name=value,` for one key, as GPRINT prints it (nothing for raw data).
@@ -63,8 +63,8 @@ struct Gprint {
     timestamp: bool,
 }
 
-impl Formatter for Gprint {
-    fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
+impl Encoder for Gprint {
+    fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
         let tm = self.timestamp.then(|| time::localtime(time::now().0));
         format_line(out, tm.as_ref(), ev.wildcard());
         true
@@ -78,7 +78,7 @@ pub(crate) fn spec() -> PluginSpec {
         aliases: &[],
         kind: Kind::Sink,
         summary: "every key as key=value, comma separated, one line per event",
-        options: vec![
+        options: [
             OptionDef::string(
                 "file",
                 "/var/log/ulogd_gprint.log",
@@ -86,21 +86,23 @@ pub(crate) fn spec() -> PluginSpec {
             ),
             OptionDef::boolean("sync", "0", "flush after every line"),
             OptionDef::boolean("timestamp", "0", "prefix lines with timestamp=<local time>"),
-        ],
+        ]
+        .into_iter()
+        .chain(queue_options())
+        .collect(),
         inputs: vec![],
         outputs: vec![],
         wildcard: true,
         build: Box::new(|ctx| {
             let o = ctx.options;
             Ok(Built::Stage {
-                stage: Arc::new(FileStage::new(
+                stage: Arc::new(file_output(
                     "GPRINT",
                     Gprint {
                         timestamp: o.bool("timestamp"),
                     },
-                    o.str("file"),
-                    o.bool("sync"),
-                )),
+                    o,
+                )?),
                 inputs: Inputs::All,
                 outputs: vec![],
             })

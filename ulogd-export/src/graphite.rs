@@ -1,17 +1,14 @@
-//! GRAPHITE: NFACCT sums as Carbon plaintext over TCP.
+//! GRAPHITE: NFACCT sums as Carbon plaintext over TCP (an [`Encoder`] on the
+//! queued TCP transport).
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
 
-use ulogd_core::{
-    Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret, Signal,
-    Stage,
-};
+use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec};
 
-use crate::file::c_str;
-use crate::net::{Endpoint, NetConn};
+use crate::output::{c_str, queue_config, queue_options, Encoder, OutputStage};
 use crate::time;
+use crate::transport::{Endpoint, NetTransport};
 
 /// The two Carbon lines of one sum.
 pub(crate) fn format_lines(
@@ -30,90 +27,28 @@ pub(crate) fn format_lines(
     }
 }
 
-struct Inner {
-    conn: NetConn,
-    buf: Vec<u8>,
-}
-
 struct Graphite {
     prefix: String,
-    inner: Mutex<Inner>,
 }
 
-impl Graphite {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Stage for Graphite {
-    fn start(&self) -> Result<(), PluginError> {
-        let mut g = self.lock();
-        g.conn.connect_now();
-        if !g.conn.is_connected() {
-            log::warn!(
-                "GRAPHITE: {} is not reachable; sums are dropped until it is",
-                g.conn.ep.describe()
-            );
-        }
-        Ok(())
-    }
-
-    fn interp(&self, ev: &mut Event<'_>) -> Ret {
+impl Encoder for Graphite {
+    fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
         let Some(name) = ev.bytes(0) else {
-            return Ret::Ok;
+            return false;
         };
         let ts = ev
             .u64(3)
             .map(|s| s as u32 as i64)
             .unwrap_or_else(|| time::now().0);
-        let mut g = self.lock();
-        let Inner { conn, buf } = &mut *g;
-        buf.clear();
         format_lines(
-            buf,
+            out,
             &self.prefix,
             name,
             ev.u64(1).unwrap_or(0),
             ev.u64(2).unwrap_or(0),
             ts,
         );
-        if conn.send(buf) {
-            Ret::Ok
-        } else {
-            Ret::Err
-        }
-    }
-
-    fn signal(&self, _sig: Signal) {}
-
-    fn tick(&self) {
-        let ep = {
-            let mut g = self.lock();
-            g.conn.check_peer();
-            g.conn.reconnect_due()
-        };
-        if let Some(ep) = ep {
-            let r = ep.connect();
-            self.lock().conn.install(r);
-        }
-    }
-
-    fn tick_interval(&self) -> Option<Duration> {
-        Some(Duration::from_secs(1))
-    }
-
-    fn stop(&self) {
-        self.lock().conn.drop_socket();
-    }
-
-    fn counters(&self) -> Vec<(&'static str, u64)> {
-        let g = self.lock();
-        vec![
-            ("sent", g.conn.sent),
-            ("lost", g.conn.lost),
-            ("connects", g.conn.connects),
-        ]
+        true
     }
 }
 
@@ -130,11 +65,14 @@ pub(crate) fn spec() -> PluginSpec {
         aliases: &[],
         kind: Kind::Sink,
         summary: "NFACCT counters to a Carbon (Graphite) server over TCP",
-        options: vec![
+        options: [
             OptionDef::string("host", "", "Carbon server host").required(),
             OptionDef::string("port", "", "Carbon server port").required(),
             OptionDef::string("prefix", "", "metric name prefix"),
-        ],
+        ]
+        .into_iter()
+        .chain(queue_options())
+        .collect(),
         inputs: inputs.clone(),
         outputs: vec![],
         wildcard: false,
@@ -146,16 +84,18 @@ pub(crate) fn spec() -> PluginSpec {
                 ));
             }
             Ok(Built::Stage {
-                stage: Arc::new(Graphite {
-                    prefix: o.str("prefix").to_string(),
-                    inner: Mutex::new(Inner {
-                        conn: NetConn::new(Endpoint::Tcp(
-                            o.str("host").into(),
-                            o.str("port").into(),
-                        )),
-                        buf: Vec::with_capacity(256),
-                    }),
-                }),
+                stage: Arc::new(OutputStage::new(
+                    "GRAPHITE",
+                    Graphite {
+                        prefix: o.str("prefix").to_string(),
+                    },
+                    Box::new(NetTransport::new(Endpoint::Tcp(
+                        o.str("host").into(),
+                        o.str("port").into(),
+                    ))),
+                    queue_config(o, true)?,
+                    false,
+                )),
                 inputs: Inputs::Keys(inputs.clone()),
                 outputs: vec![],
             })

@@ -1,9 +1,10 @@
 //! ulogd-rs outputs: LOGEMU, SYSLOG, JSON, GPRINT, OPRINT, XML, PCAP, NACCT, GRAPHITE, SQLITE3, PGSQL.
 //!
-//! Every output is a [`ulogd_core::Stage`] shared by the stacks that name it: the
-//! writer sits behind a mutex (SIGHUP reopen takes the same lock), files and sockets
-//! are opened in `start()` (never by the constructor, so `--check` has no side
-//! effects), and records are formatted into a buffer reused from event to event.
+//! Every output is a [`ulogd_core::Stage`] shared by the stacks that name it; files and
+//! sockets are opened in `start()` (never by the constructor, so `--check` has no side
+//! effects). Line- and record-oriented outputs are an [`output::Encoder`] (the format)
+//! on the one [`output`] stage, which queues encoded records and hands them to a
+//! [`transport::Transport`] (file, TCP, UDP, unix) without ever waiting for a peer.
 #![warn(missing_docs)]
 
 mod db;
@@ -12,16 +13,18 @@ mod gprint;
 mod graphite;
 pub mod ipfix;
 mod json;
-mod json_plan;
 mod logemu;
 mod nacct;
 mod net;
 mod oprint;
+pub mod output;
 mod pcap;
 mod syslog;
 mod time;
+pub mod transport;
 mod xml;
 
+pub use output::{set_run_as, set_run_as_user};
 pub use time::set_utc_offset_override;
 
 /// Registers every output plugin.

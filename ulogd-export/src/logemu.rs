@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginSpec};
 
-use crate::file::{c_str, FileStage, Formatter};
+use crate::output::{c_str, file_output, queue_options, Encoder};
 use crate::time;
 
 const IN_PRINT: usize = 0;
@@ -29,12 +29,12 @@ struct Logemu {
     host: String,
 }
 
-impl Formatter for Logemu {
+impl Encoder for Logemu {
     fn start(&mut self) -> Result<(), ulogd_core::PluginError> {
         self.host = time::short_hostname();
         Ok(())
     }
-    fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
+    fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
         let Some(print) = ev.bytes(IN_PRINT) else {
             return false;
         };
@@ -58,28 +58,30 @@ pub(crate) fn spec() -> PluginSpec {
         aliases: &[],
         kind: Kind::Sink,
         summary: "syslog-style text lines (PRINTPKT/PRINTFLOW) in a file",
-        options: vec![
+        options: [
             OptionDef::string(
                 "file",
                 "/var/log/ulogd_syslogemu.log",
                 "output file (- for stdout)",
             ),
             OptionDef::boolean("sync", "0", "flush after every line"),
-        ],
+        ]
+        .into_iter()
+        .chain(queue_options())
+        .collect(),
         inputs: inputs.clone(),
         outputs: vec![],
         wildcard: false,
         build: Box::new(move |ctx| {
             let o = ctx.options;
             Ok(Built::Stage {
-                stage: Arc::new(FileStage::new(
+                stage: Arc::new(file_output(
                     "LOGEMU",
                     Logemu {
                         host: String::new(),
                     },
-                    o.str("file"),
-                    o.bool("sync"),
-                )),
+                    o,
+                )?),
                 inputs: Inputs::Keys(inputs.clone()),
                 outputs: vec![],
             })

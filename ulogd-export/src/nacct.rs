@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginSpec};
 
-use crate::file::{c_str, FileStage, Formatter};
+use crate::output::{c_str, file_output, queue_options, Encoder};
 
 const SADDR: usize = 0;
 const DADDR: usize = 1;
@@ -42,8 +42,8 @@ pub(crate) fn format_line(
 
 struct Nacct;
 
-impl Formatter for Nacct {
-    fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
+impl Encoder for Nacct {
+    fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
         let proto = ev.u8(PROTO).unwrap_or(0);
         let (a, b) = if proto == 1 {
             (
@@ -98,26 +98,24 @@ pub(crate) fn spec() -> PluginSpec {
         aliases: &[],
         kind: Kind::Sink,
         summary: "nacctd-compatible flow accounting lines",
-        options: vec![
+        options: [
             OptionDef::string(
                 "file",
                 "/var/log/ulogd_nacct.log",
                 "output file (- for stdout)",
             ),
             OptionDef::boolean("sync", "0", "flush after every line"),
-        ],
+        ]
+        .into_iter()
+        .chain(queue_options())
+        .collect(),
         inputs: inputs.clone(),
         outputs: vec![],
         wildcard: false,
         build: Box::new(move |ctx| {
             let o = ctx.options;
             Ok(Built::Stage {
-                stage: Arc::new(FileStage::new(
-                    "NACCT",
-                    Nacct,
-                    o.str("file"),
-                    o.bool("sync"),
-                )),
+                stage: Arc::new(file_output("NACCT", Nacct, o)?),
                 inputs: Inputs::Keys(inputs.clone()),
                 outputs: vec![],
             })

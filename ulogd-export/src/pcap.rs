@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec};
 
-use crate::file::{c_str, FileStage, Formatter};
+use crate::output::{c_str, file_output, queue_options, Encoder};
 use crate::time;
 
 /// LINKTYPE_RAW.
@@ -111,12 +111,12 @@ struct Pcap {
     body: Vec<u8>,
 }
 
-impl Formatter for Pcap {
+impl Encoder for Pcap {
     fn header(&self) -> Vec<u8> {
         file_header(self.linktype)
     }
 
-    fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
+    fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
         let Some(pkt) = ev.bytes(PKT) else {
             return false;
         };
@@ -184,7 +184,7 @@ pub(crate) fn spec() -> PluginSpec {
         aliases: &[],
         kind: Kind::Sink,
         summary: "packets to a pcap file (raw IP, or NFLOG records with metadata)",
-        options: vec![
+        options: [
             OptionDef::string("file", "/var/log/ulogd.pcap", "capture file"),
             OptionDef::boolean("sync", "0", "flush after every packet"),
             OptionDef::string(
@@ -192,7 +192,10 @@ pub(crate) fn spec() -> PluginSpec {
                 "raw",
                 "raw (LINKTYPE_RAW, as ulogd2) or nflog (LINKTYPE_NFLOG)",
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(queue_options())
+        .collect(),
         inputs: inputs.clone(),
         outputs: vec![],
         wildcard: false,
@@ -209,15 +212,14 @@ pub(crate) fn spec() -> PluginSpec {
                 }
             };
             Ok(Built::Stage {
-                stage: Arc::new(FileStage::new(
+                stage: Arc::new(file_output(
                     "PCAP",
                     Pcap {
                         linktype,
                         body: Vec::with_capacity(2048),
                     },
-                    o.str("file"),
-                    o.bool("sync"),
-                )),
+                    o,
+                )?),
                 inputs: Inputs::Keys(inputs.clone()),
                 outputs: vec![],
             })

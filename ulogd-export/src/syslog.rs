@@ -4,19 +4,19 @@
 //! formats it (`<PRI>Mmm dd hh:mm:ss ulogd[PID]: line`), but written by us: glibc
 //! treats facility 0 as "the openlog default", so `LOG_KERN` (ulogd2's default, where
 //! kernel LOG lines go) silently became `LOG_DAEMON` in ulogd2. Here the facility asked
-//! for is the one used. If the syslog daemon restarts, the socket is reconnected on the
-//! next line; lines that cannot be delivered are counted as `lost`.
+//! for is the one used. The format is an [`Encoder`] on the queued unix-datagram
+//! transport: if the syslog daemon is down or restarts, lines wait in the queue
+//! (`queue_max`, `when_full`) and the socket is reconnected with backoff; what cannot be
+//! delivered is counted (`dropped`, `lost`), never silent.
 
 use std::io::Write;
-use std::os::unix::net::UnixDatagram;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ulogd_core::{
-    Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret, Stage,
-};
+use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec};
 
-use crate::file::c_str;
+use crate::output::{c_str, queue_config, queue_options, Encoder, OutputStage};
 use crate::time;
+use crate::transport::{Endpoint, NetTransport};
 
 /// Facility by name (`LOG_KERN` is 0).
 pub(crate) fn facility(name: &str) -> Option<libc::c_int> {
@@ -51,52 +51,25 @@ pub(crate) fn level(name: &str) -> Option<libc::c_int> {
     })
 }
 
-struct Conn {
-    sock: Option<UnixDatagram>,
-    buf: Vec<u8>,
-    sent: u64,
-    lost: u64,
-}
-
-struct SyslogStage {
+/// SYSLOG's encoder: one `syslog(3)`-style message per line.
+struct Syslog {
     prio: libc::c_int,
-    path: String,
-    conn: Mutex<Conn>,
-}
-
-impl SyslogStage {
-    fn connect(&self) -> std::io::Result<UnixDatagram> {
-        let s = UnixDatagram::unbound()?;
-        s.connect(&self.path)?;
-        Ok(s)
-    }
 }
 
 const MON: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-impl Stage for SyslogStage {
-    fn start(&self) -> Result<(), PluginError> {
-        let s = self.connect().map_err(|e| {
-            PluginError::new(format!("SYSLOG: cannot connect to {}: {e}", self.path))
-        })?;
-        self.conn.lock().unwrap_or_else(|e| e.into_inner()).sock = Some(s);
-        Ok(())
-    }
-
-    fn interp(&self, ev: &mut Event<'_>) -> Ret {
+impl Encoder for Syslog {
+    fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
         let Some(line) = ev.bytes(0) else {
-            return Ret::Ok;
+            return false;
         };
         let line = c_str(line);
         let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let mut g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let c = &mut *g;
-        c.buf.clear();
         let tm = time::localtime(time::now().0);
         let _ = write!(
-            c.buf,
+            out,
             "<{}>{} {:2} {:02}:{:02}:{:02} ulogd[{}]: ",
             self.prio,
             MON[(tm.mon as usize).saturating_sub(1) % 12],
@@ -106,32 +79,8 @@ impl Stage for SyslogStage {
             tm.sec,
             std::process::id()
         );
-        c.buf.extend_from_slice(line);
-        for attempt in 0..2 {
-            if c.sock.is_none() || attempt == 1 {
-                c.sock = self.connect().ok();
-            }
-            if let Some(s) = &c.sock {
-                if s.send(&c.buf).is_ok() {
-                    c.sent += 1;
-                    return Ret::Ok;
-                }
-            }
-        }
-        c.lost += 1;
-        if c.lost.is_power_of_two() {
-            log::warn!(
-                "SYSLOG: cannot send to {} ({} lines lost so far)",
-                self.path,
-                c.lost
-            );
-        }
-        Ret::Err
-    }
-
-    fn counters(&self) -> Vec<(&'static str, u64)> {
-        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        vec![("sent", c.sent), ("lost", c.lost)]
+        out.extend_from_slice(line);
+        true
     }
 }
 
@@ -143,7 +92,7 @@ pub(crate) fn spec() -> PluginSpec {
         aliases: &[],
         kind: Kind::Sink,
         summary: "print lines to the local syslog daemon (the facility asked for, LOG_KERN too)",
-        options: vec![
+        options: [
             OptionDef::string(
                 "facility",
                 "LOG_KERN",
@@ -151,7 +100,10 @@ pub(crate) fn spec() -> PluginSpec {
             ),
             OptionDef::string("level", "LOG_NOTICE", "LOG_EMERG ... LOG_DEBUG"),
             OptionDef::string("socket", "/dev/log", "the syslog daemon's datagram socket"),
-        ],
+        ]
+        .into_iter()
+        .chain(queue_options())
+        .collect(),
         inputs: inputs.clone(),
         outputs: vec![],
         wildcard: false,
@@ -164,16 +116,15 @@ pub(crate) fn spec() -> PluginSpec {
                 PluginError::new(o.error("level", "unknown syslog level").to_string())
             })?;
             Ok(Built::Stage {
-                stage: Arc::new(SyslogStage {
-                    prio: f | l,
-                    path: o.str("socket").to_string(),
-                    conn: Mutex::new(Conn {
-                        sock: None,
-                        buf: Vec::with_capacity(1024),
-                        sent: 0,
-                        lost: 0,
-                    }),
-                }),
+                stage: Arc::new(OutputStage::new(
+                    "SYSLOG",
+                    Syslog { prio: f | l },
+                    Box::new(NetTransport::new(Endpoint::UnixDgram(
+                        o.str("socket").to_string(),
+                    ))),
+                    queue_config(o, true)?,
+                    false,
+                )),
                 inputs: Inputs::Keys(inputs.clone()),
                 outputs: vec![],
             })

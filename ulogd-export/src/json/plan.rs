@@ -5,13 +5,13 @@
 //! named `oob.time.sec` / `oob.time.usec`. All of that depends only on the key names
 //! of the stack, so it is worked out once per stack ([`Plan::new`]) and each event is
 //! then written with no name comparison, no hashing and no allocation. The result is
-//! byte-identical to [`super::json::format_event`], the straightforward reference
-//! implementation (checked by the tests below).
+//! byte-identical to the straightforward reference formatter of the tests
+//! (`json/reference.rs`, checked there).
 
 use ulogd_core::{Event, KeyType, Value};
 
-use crate::file::c_str;
-use crate::json::{push_json_str, push_timestamp, JsonOpts};
+use super::encode::{push_i64, push_json_str, push_timestamp, push_u64, JsonOpts};
+use crate::output::c_str;
 use crate::time;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -207,153 +207,5 @@ impl Plan {
             first = false;
         }
         out.extend_from_slice(b"}\n");
-    }
-}
-
-/// Appends the decimal digits of `v`.
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// Appends the decimal digits of `v`, with a sign when negative.
-pub(crate) fn push_i64(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    push_u64(out, v.unsigned_abs());
-}
-
-/// Caches the local UTC offset per quarter hour (offsets change on such boundaries),
-/// so the hot path calls `localtime_r` about once per 15 minutes, not per event.
-#[derive(Default)]
-pub(crate) struct OffsetCache {
-    bucket: i64,
-    offset: i32,
-    valid: bool,
-}
-
-impl OffsetCache {
-    /// The offset of `secs`.
-    pub(crate) fn get(&mut self, secs: i64) -> i32 {
-        let b = secs.div_euclid(900);
-        if !self.valid || b != self.bucket {
-            self.bucket = b;
-            self.offset = time::local_offset(secs);
-            self.valid = true;
-        }
-        self.offset
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::json::{format_event, ObjBuilder, TsFormat};
-    use ulogd_core::testing::{OwnedValue, TestSource};
-    use ulogd_core::KeyDef;
-
-    /// The sink (which runs the plan) writes exactly what the reference formatter
-    /// writes for the same keys: duplicates, CIM names, dropped types, invalid UTF-8
-    /// and `boolean_label`, with and without `eventv1`.
-    #[test]
-    fn plan_writes_what_the_reference_formatter_writes() {
-        let defs = vec![
-            KeyDef::new("oob.protocol", KeyType::U16),
-            KeyDef::new("oob.prefix", KeyType::String),
-            KeyDef::new("ip.saddr", KeyType::IpAddr),
-            KeyDef::new("raw.label", KeyType::U8),
-            KeyDef::new("ip.saddr.str", KeyType::String).cim("src_ip"),
-            KeyDef::new("oob.protocol", KeyType::U16),
-            KeyDef::new("oob.prefix", KeyType::String),
-            KeyDef::new("tcp.window", KeyType::I64),
-            KeyDef::new("tcp.syn", KeyType::Bool),
-        ];
-        let vals = vec![
-            OwnedValue::Uint(1),
-            OwnedValue::Bytes(b"ok \"q\"\n".to_vec()),
-            OwnedValue::Addr("10.0.0.1".parse().unwrap()),
-            OwnedValue::Uint(0),
-            OwnedValue::Bytes(b"10.0.0.1".to_vec()),
-            OwnedValue::Uint(2048),
-            OwnedValue::Bytes(b"\xff".to_vec()),
-            OwnedValue::Int(-5),
-            OwnedValue::Bool(true),
-        ];
-        let dir = std::env::temp_dir().join(format!("ulogd-json-plan-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, (eventv1, boolean_label)) in [(false, false), (true, true)].into_iter().enumerate()
-        {
-            let mut reg = ulogd_core::Registry::new();
-            reg.add(TestSource::spec(
-                "T",
-                defs.clone(),
-                vec![vals.iter().cloned().enumerate().collect()],
-            ));
-            reg.add(crate::json::spec());
-            let file = dir.join(format!("{i}.json"));
-            let sections = format!(
-                "[j]\nfile=\"{}\"\ntimestamp=0\neventv1={}\nboolean_label={}\n",
-                file.display(),
-                eventv1 as u8,
-                boolean_label as u8
-            );
-            ulogd_core::testing::run(&reg, "t:T,j:JSON", &sections, 0).unwrap();
-            let sink = std::fs::read_to_string(&file).unwrap();
-
-            let o = JsonOpts {
-                timestamp: false,
-                eventv1,
-                device: "Netfilter".into(),
-                boolean_label,
-                ts_format: TsFormat::Ulogd2,
-            };
-            let owned: Vec<Value<'_>> = vals
-                .iter()
-                .map(|v| match v {
-                    OwnedValue::Uint(x) => Value::Uint(*x),
-                    OwnedValue::Int(x) => Value::Int(*x),
-                    OwnedValue::Bool(x) => Value::Bool(*x),
-                    OwnedValue::Addr(a) => Value::Addr(*a),
-                    OwnedValue::Bytes(b) => Value::Bytes(b),
-                })
-                .collect();
-            let keys: Vec<_> = defs.iter().zip(owned.iter().map(|v| Some(*v))).collect();
-            let mut out = Vec::new();
-            format_event(
-                &mut ObjBuilder::new(),
-                &mut out,
-                &o,
-                || keys.clone().into_iter(),
-                0,
-                |_| 0,
-            );
-            assert_eq!(sink, String::from_utf8(out).unwrap(), "eventv1={eventv1}");
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn integers() {
-        let mut v = Vec::new();
-        for x in [0u64, 7, 10, 12345, u64::MAX] {
-            v.clear();
-            push_u64(&mut v, x);
-            assert_eq!(v, x.to_string().as_bytes());
-        }
-        for x in [0i64, -1, i64::MIN, i64::MAX, -9876] {
-            v.clear();
-            push_i64(&mut v, x);
-            assert_eq!(v, x.to_string().as_bytes());
-        }
     }
 }

@@ -1,0 +1,623 @@
+//! The reliability suite's output faults (issue #19 items 1–3), end to end with the
+//! real daemon, the real kernel and tools nobody here wrote (nft's rule counter as the
+//! number of packets offered, python's json module to check every line):
+//!
+//! - a JSON-over-TCP peer that stops reading for 5 s (never blocks the loop; a second
+//!   stack of the same source writing a JSON file loses nothing; lines are whole),
+//! - JSON and LOGEMU files on a full tmpfs, then space returns; and full until SIGTERM,
+//! - JSON to a unix socket after `-u nobody`, the peer restarting.
+//!
+//! Each prints `offered / delivered / counted-lost / silently-lost`, and asserts
+//! silently-lost = 0. Packets are UDP datagrams sent inside an `ex-` network namespace
+//! and logged there by nftables to an NFLOG group that the daemon opens in that
+//! namespace (`network_namespace_path`); the daemon's own sockets and files are on the
+//! host's loopback and a tmpfs we mount. Skips with a printed reason when not root
+//! or a tool is missing (fails instead with CI=true).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn ok(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run(args: &[&str]) -> String {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The cases run one at a time (each is a burst with timing; in parallel they would
+/// measure each other).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn can_run(tools: &[&str]) -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let skip = |why: &str| {
+        assert!(!ci, "CI=true and this test cannot run: {why}");
+        println!("skip: {why}");
+        false
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("needs root (network namespaces, nftables, tmpfs, -u)");
+    }
+    for t in tools {
+        if !ok(&["sh", "-c", &format!("command -v {t}")]) {
+            return skip(&format!("`{t}` is not installed"));
+        }
+    }
+    true
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace with lo up and an nft rule logging UDP to port 9999 to an
+/// NFLOG group, with a counter; deleted on drop.
+struct Ns {
+    name: String,
+    group: u16,
+}
+
+impl Ns {
+    fn new() -> Ns {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ex-rel{}x{n}", std::process::id());
+        let group = 3000 + (std::process::id() % 1000) as u16 * 4 + n as u16;
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        run(&["ip", "netns", "add", &name]);
+        let ns = Ns { name, group };
+        run(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
+        let rules = format!(
+            "table inet ex {{\n chain out {{\n  type filter hook output priority 0;\n  \
+             udp dport 9999 counter log group {}\n }}\n}}\n",
+            ns.group
+        );
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success(), "nft rules:\n{rules}");
+        ns
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+
+    /// Sends `n` datagrams at `rate` per second from inside the namespace.
+    fn send(&self, n: usize, rate: usize) {
+        let py = "import socket,sys,time\n\
+                  n=int(sys.argv[1]); r=int(sys.argv[2])\n\
+                  s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+                  t0=time.time()\n\
+                  for i in range(n):\n\
+                  \x20   s.sendto(b'x',('127.0.0.1',9999))\n\
+                  \x20   if i%25==0:\n\
+                  \x20       d=t0+i/r-time.time()\n\
+                  \x20       d>0 and time.sleep(d)\n";
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.name,
+            "python3",
+            "-c",
+            py,
+            &n.to_string(),
+            &rate.to_string(),
+        ]);
+    }
+
+    /// The packets nftables logged (the rule's counter).
+    fn offered(&self) -> u64 {
+        let out = run(&[
+            "ip", "netns", "exec", &self.name, "nft", "list", "chain", "inet", "ex", "out",
+        ]);
+        let i = out.find("counter packets ").expect("counter in the rule") + 16;
+        out[i..].split_whitespace().next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ex-rel-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, conf: &str, args: &[&str]) -> Daemon {
+        let log = dir.join("daemon.log");
+        let conf = format!(
+            "[global]\nlogfile=\"{}\"\nloglevel=1\nthreads=0\n{conf}",
+            log.display()
+        );
+        let cpath = dir.join("u.conf");
+        std::fs::write(&cpath, conf).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+            .arg("-c")
+            .arg(&cpath)
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Give it time to bind its NFLOG group and connect.
+        std::thread::sleep(Duration::from_millis(1500));
+        Daemon { child, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, wait, return the daemon log.
+    fn stop(mut self) -> String {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let st = self.child.wait().unwrap();
+        let log = self.log_text();
+        assert!(st.success(), "daemon exit {st}:\n{log}");
+        log
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Counter `name` of instance `inst` in the final counters of a daemon log.
+fn counter(log: &str, inst: &str, name: &str) -> u64 {
+    let line = log
+        .lines()
+        .rfind(|l| l.contains(&format!("final counters: {inst} (")))
+        .unwrap_or_else(|| panic!("no final counters of {inst}:\n{log}"));
+    let key = format!(" {name}=");
+    let i = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + key.len();
+    line[i..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Checks a JSON-lines file with python's json module: (whole lines, lines that do
+/// not parse, distinct oob.seq.local values, whether the file ends in a newline).
+fn json_lines(p: &Path) -> (u64, u64, u64, bool) {
+    let py = "import json,sys\n\
+              d=open(sys.argv[1],'rb').read()\n\
+              good=bad=0; seqs=set()\n\
+              for l in d.split(b'\\n'):\n\
+              \x20   if not l: continue\n\
+              \x20   try:\n\
+              \x20       o=json.loads(l); good+=1; seqs.add(o.get('oob.seq.local'))\n\
+              \x20   except Exception: bad+=1\n\
+              print(good,bad,len(seqs),int(d.endswith(b'\\n') or not d))\n";
+    let out = run(&["python3", "-c", py, p.to_str().unwrap()]);
+    let v: Vec<u64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    (v[0], v[1], v[2], v[3] == 1)
+}
+
+fn table(case: &str, offered: u64, delivered: u64, counted: u64) -> u64 {
+    let silent = offered as i64 - delivered as i64 - counted as i64;
+    println!(
+        "| {case} | offered {offered} | delivered {delivered} | counted-lost {counted} | silently-lost {silent} |"
+    );
+    assert_eq!(silent, 0, "{case}: records lost without being counted");
+    silent as u64
+}
+
+fn nflog_section(ns: &Ns) -> String {
+    format!(
+        "[log1]\ngroup={}\nseq_local=1\nnetwork_namespace_path=\"{}\"\n\
+         netlink_socket_buffer_size=1048576\n",
+        ns.group,
+        ns.path()
+    )
+}
+
+/// #19.1: the TCP peer stops reading for 5 s in the middle of a 40,000-packet burst.
+#[test]
+fn stalled_tcp_peer_never_blocks_the_loop() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run(&["ip", "nft", "python3"]) {
+        return;
+    }
+    let ns = Ns::new();
+    let dir = tmpdir("stall");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A small receive buffer, so the stall fills our queue rather than the kernel's.
+    let small: libc::c_int = 64 * 1024;
+    // SAFETY: setsockopt on our own listener with a c_int value.
+    unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let port = l.local_addr().unwrap().port();
+    let peer_file = dir.join("peer.json");
+    let pf = peer_file.clone();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut out = std::fs::File::create(&pf).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let start = Instant::now();
+        let mut stalled = false;
+        loop {
+            if !stalled && start.elapsed() > Duration::from_millis(1500) {
+                // The stall: read nothing for 5 s.
+                std::thread::sleep(Duration::from_secs(5));
+                stalled = true;
+            }
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.write_all(&buf[..n]).unwrap(),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => panic!("peer read: {e}"),
+            }
+        }
+    });
+    let file = dir.join("all.json");
+    let conf = format!(
+        "stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,net1:JSON\n\
+         stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,file1:JSON\n\
+         {}\
+         [net1]\nmode=tcp\nhost=\"127.0.0.1\"\nport=\"{port}\"\nqueue_max=2000\n\
+         [file1]\nfile=\"{}\"\n",
+        nflog_section(&ns),
+        file.display()
+    );
+    let d = Daemon::start(&dir, &conf, &[]);
+    ns.send(40_000, 5_000);
+    std::thread::sleep(Duration::from_secs(2));
+    let log = d.stop();
+    peer.join().unwrap();
+    let offered = ns.offered();
+    let events = counter(&log, "log1", "events");
+    let gaps = counter(&log, "log1", "seq_gaps");
+    println!("NFLOG: offered {offered}, events {events}, kernel losses {gaps}");
+    assert_eq!(
+        gaps, 0,
+        "the loop was blocked: the kernel dropped events\n{log}"
+    );
+    assert_eq!(events, offered);
+
+    // The file stack of the same source: everything.
+    let (fgood, fbad, fseq, fend) = json_lines(&file);
+    assert_eq!((fbad, fend), (0, true));
+    assert_eq!(fseq, fgood, "no duplicates");
+    table(
+        "stall: file stack",
+        offered,
+        fgood,
+        counter(&log, "file1", "dropped"),
+    );
+    assert_eq!(fgood, offered);
+
+    // The stalled peer: whole lines only, drops counted.
+    let (good, bad, seqs, ends) = json_lines(&peer_file);
+    assert_eq!(bad, 0, "torn lines at the peer");
+    assert!(ends, "the peer's stream ends with a whole line");
+    assert_eq!(seqs, good, "no duplicates");
+    let written = counter(&log, "net1", "written");
+    let dropped = counter(&log, "net1", "dropped");
+    let lost = counter(&log, "net1", "lost");
+    assert_eq!(written, good, "written counts what reached the peer");
+    assert!(dropped > 0, "the stall overflowed queue_max=2000: {log}");
+    table("stall: tcp peer", offered, good, dropped + lost);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small tmpfs at `dir`, unmounted on drop.
+struct Tmpfs(PathBuf);
+impl Tmpfs {
+    fn new(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        run(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            dir.to_str().unwrap(),
+        ]);
+        Tmpfs(dir.to_path_buf())
+    }
+    fn resize(&self, size: &str) {
+        run(&[
+            "mount",
+            "-o",
+            &format!("remount,size={size}"),
+            self.0.to_str().unwrap(),
+        ]);
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn lines_of(p: &Path) -> (u64, bool) {
+    let d = std::fs::read(p).unwrap_or_default();
+    (
+        d.iter().filter(|&&b| b == b'\n').count() as u64,
+        d.is_empty() || d.ends_with(b"\n"),
+    )
+}
+
+/// #19.2: JSON and LOGEMU on a full tmpfs, then space returns; then full until SIGTERM.
+#[test]
+fn full_disk_counts_what_reached_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run(&["ip", "nft", "python3", "mount"]) {
+        return;
+    }
+    for still_full_at_term in [false, true] {
+        let ns = Ns::new();
+        let dir = tmpdir(if still_full_at_term { "full2" } else { "full1" });
+        let fs = Tmpfs::new(&dir.join("full"), "64k");
+        std::fs::write(dir.join("full/filler"), vec![0u8; 32 * 1024]).unwrap();
+        let json = dir.join("full/out.json");
+        let emu = dir.join("full/out.logemu");
+        let conf = format!(
+            "stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,json1:JSON\n\
+             stack=log1:NFLOG,base2:BASE,ifi2:IFINDEX,ip2str2:IP2STR,print1:PRINTPKT,emu1:LOGEMU\n\
+             {}\
+             [json1]\nfile=\"{}\"\n[emu1]\nfile=\"{}\"\n",
+            nflog_section(&ns),
+            json.display(),
+            emu.display()
+        );
+        let d = Daemon::start(&dir, &conf, &[]);
+        ns.send(1_000, 2_000);
+        std::thread::sleep(Duration::from_millis(2500));
+        if !still_full_at_term {
+            std::fs::remove_file(dir.join("full/filler")).unwrap();
+            fs.resize("4m");
+            std::thread::sleep(Duration::from_millis(1500));
+            ns.send(1_000, 2_000);
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        let log = d.stop();
+        let offered = ns.offered();
+        assert_eq!(counter(&log, "log1", "seq_gaps"), 0, "{log}");
+        let case = if still_full_at_term {
+            "full until SIGTERM"
+        } else {
+            "full, then space returns"
+        };
+        for l in log.lines().filter(|l| l.contains("/full/")) {
+            println!("  daemon: {l}");
+        }
+        for (inst, path) in [("json1", &json), ("emu1", &emu)] {
+            let (on_disk, whole) = lines_of(path);
+            assert!(
+                whole,
+                "{case}: {inst}: torn last line in {}",
+                path.display()
+            );
+            let written = counter(&log, inst, "written");
+            let lost = counter(&log, inst, "lost") + counter(&log, inst, "dropped");
+            assert_eq!(
+                written, on_disk,
+                "{case}: {inst}: `written` says what reached the disk\n{log}"
+            );
+            table(&format!("{case}: {inst}"), offered, on_disk, lost);
+            let name = path.display().to_string();
+            let errors = log
+                .lines()
+                .filter(|l| l.contains(&name) && l.contains("No space left"))
+                .count();
+            assert!(errors >= 1, "{case}: the error names the file\n{log}");
+            assert!(
+                errors <= 4,
+                "{case}: {errors} error lines for {name}: not rate-limited\n{log}"
+            );
+            if still_full_at_term {
+                assert!(lost > 0, "{case}: {inst}: the disk stayed full");
+                assert!(
+                    log.contains(&format!("could not be written to {name}")),
+                    "{case}: shutdown reports what it could not write\n{log}"
+                );
+            } else {
+                assert_eq!(lost, 0, "{case}: {inst}: writing resumed\n{log}");
+                assert!(log.contains(&format!("writing to {name} again")), "{log}");
+            }
+        }
+        if !still_full_at_term {
+            let (good, bad, seqs, _) = json_lines(&json);
+            assert_eq!((good, bad, seqs), (offered, 0, offered));
+        }
+        drop(fs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Accepts one connection on `l` and appends what it reads to `out` until `stop` is
+/// set (then closes the connection: a peer restart).
+fn unix_peer(l: UnixListener, out: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        l.set_nonblocking(true).unwrap();
+        let mut s = loop {
+            match l.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if stop.load(Ordering::SeqCst) => return,
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&out)
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => f.write_all(&buf[..n]).unwrap(),
+                Err(_) if stop.load(Ordering::SeqCst) => return,
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+/// #19.3: JSON to a unix socket after `-u nobody`, the peer restarting in between.
+#[test]
+fn unix_socket_reconnects_after_dropping_privileges() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run(&["ip", "nft", "python3"]) {
+        return;
+    }
+    let Some(nobody) = uid_of("nobody") else {
+        println!("skip: no user 'nobody'");
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    for accessible in [true, false] {
+        let ns = Ns::new();
+        let dir = tmpdir(if accessible { "unix1" } else { "unix2" });
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sock = dir.join("json.sock");
+        let got = dir.join("peer.json");
+        let bind = || {
+            let _ = std::fs::remove_file(&sock);
+            let l = UnixListener::bind(&sock).unwrap();
+            let mode = if accessible { 0o777 } else { 0o755 };
+            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(mode)).unwrap();
+            l
+        };
+        let stop1 = Arc::new(AtomicBool::new(false));
+        let peer1 = unix_peer(bind(), got.clone(), stop1.clone());
+        let conf = format!(
+            "stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,json1:JSON\n{}\
+             [json1]\nmode=unix\nfile=\"{}\"\n",
+            nflog_section(&ns),
+            sock.display()
+        );
+        let d = Daemon::start(&dir, &conf, &["-u", "nobody"]);
+        let start_log = d.log_text();
+        ns.send(100, 200);
+        wait_lines(&got, 100);
+        // The peer restarts (everything sent so far has been read).
+        stop1.store(true, Ordering::SeqCst);
+        peer1.join().unwrap();
+        let _ = std::fs::remove_file(&sock);
+        ns.send(100, 200); // while the peer is down: queued
+        std::thread::sleep(Duration::from_millis(300));
+        let stop2 = Arc::new(AtomicBool::new(false));
+        let peer2 = unix_peer(bind(), got.clone(), stop2.clone());
+        std::thread::sleep(Duration::from_millis(3500));
+        ns.send(100, 200);
+        if accessible {
+            wait_lines(&got, 300);
+        } else {
+            std::thread::sleep(Duration::from_millis(1000));
+        }
+        let log = d.stop();
+        stop2.store(true, Ordering::SeqCst);
+        peer2.join().unwrap();
+        assert!(log.contains("dropped privileges to user 'nobody'"), "{log}");
+        let offered = ns.offered();
+        let (good, bad, seqs, ends) = json_lines(&got);
+        assert_eq!((bad, ends, seqs), (0, true, good));
+        let counted = counter(&log, "json1", "lost") + counter(&log, "json1", "dropped");
+        if accessible {
+            assert_eq!(good, offered, "reconnected as uid {nobody}\n{log}");
+            assert!(counter(&log, "json1", "reconnects") >= 1, "{log}");
+            table(
+                "unix after -u, socket writable by nobody",
+                offered,
+                good,
+                counted,
+            );
+        } else {
+            assert!(
+                start_log.contains("after dropping privileges to uid")
+                    && start_log.contains("will be refused (EACCES)"),
+                "start-up says the reconnect will be refused\n{start_log}"
+            );
+            assert!(
+                log.contains(&format!(
+                    "Permission denied (os error 13) (running as uid {nobody})"
+                )),
+                "{log}"
+            );
+            assert_eq!(good, 100, "only what went before the peer restarted");
+            table("unix after -u, root-only socket", offered, good, counted);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Waits (up to 20 s: the machine may be busy) until `p` has `n` lines.
+fn wait_lines(p: &Path, n: u64) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while lines_of(p).0 < n && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn uid_of(user: &str) -> Option<u32> {
+    let out = Command::new("id").args(["-u", user]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
