@@ -271,3 +271,114 @@ impl Drop for PgDb {
             .status();
     }
 }
+
+/// Emits its events `per_tick` every 10 ms (100 events/s with `per_tick = 1`), then
+/// finishes; with `forever`, it never finishes (for stop tests).
+pub struct Paced {
+    pub events: std::sync::Arc<Vec<Vec<(usize, OwnedValue)>>>,
+    pub next: usize,
+    pub per_tick: usize,
+    pub forever: bool,
+}
+
+impl ulogd_core::Source for Paced {
+    fn start(
+        &mut self,
+        setup: &mut dyn ulogd_core::SourceSetup,
+    ) -> Result<(), ulogd_core::PluginError> {
+        setup.add_timer(
+            std::time::Duration::from_millis(10),
+            Some(std::time::Duration::from_millis(10)),
+        );
+        Ok(())
+    }
+    fn run(
+        &mut self,
+        wake: ulogd_core::Wake,
+        emit: &mut dyn ulogd_core::Emit,
+    ) -> Result<ulogd_core::Flow, ulogd_core::PluginError> {
+        if let ulogd_core::Wake::Timer(_) = wake {
+            let mut n = 0;
+            while n < self.per_tick && (self.forever || self.next < self.events.len()) {
+                let evs = self.events.clone();
+                let e = &evs[self.next % evs.len()];
+                let r = emit.emit(&mut |ev| {
+                    for (i, v) in e {
+                        ulogd_core::testing::set_owned(ev, *i, v);
+                    }
+                    true
+                });
+                if r.is_err() {
+                    return Ok(ulogd_core::Flow::Idle);
+                }
+                self.next += 1;
+                n += 1;
+            }
+        }
+        Ok(if !self.forever && self.next >= self.events.len() {
+            ulogd_core::Flow::Finished
+        } else {
+            ulogd_core::Flow::Idle
+        })
+    }
+}
+
+/// A paced source plugin `name` with `outputs`, emitting `events`.
+pub fn paced_spec(
+    name: &'static str,
+    outputs: Vec<KeyDef>,
+    events: Vec<Vec<(usize, OwnedValue)>>,
+    per_tick: usize,
+    forever: bool,
+) -> ulogd_core::PluginSpec {
+    let events = std::sync::Arc::new(events);
+    ulogd_core::PluginSpec {
+        name,
+        aliases: &[],
+        kind: ulogd_core::Kind::Source,
+        summary: "test source: events paced by a timer",
+        options: vec![],
+        inputs: vec![],
+        outputs: outputs.clone(),
+        wildcard: false,
+        build: Box::new(move |_| {
+            Ok(ulogd_core::Built::Source {
+                source: Box::new(Paced {
+                    events: events.clone(),
+                    next: 0,
+                    per_tick,
+                    forever,
+                }),
+                outputs: outputs.clone(),
+            })
+        }),
+    }
+}
+
+/// Packet keys as NFLOG produces them (the columns of ulogd2's `ulog_pkt`).
+pub fn pkt_keys() -> Vec<KeyDef> {
+    vec![
+        KeyDef::new("raw.pktlen", KeyType::U32),
+        KeyDef::new("raw.pktcount", KeyType::U32),
+        KeyDef::new("oob.prefix", KeyType::String),
+        KeyDef::new("oob.time.sec", KeyType::U32),
+        KeyDef::new("oob.time.usec", KeyType::U32),
+        KeyDef::new("oob.mark", KeyType::U32),
+        KeyDef::new("oob.hook", KeyType::U8),
+        KeyDef::new("oob.uid", KeyType::U32),
+        KeyDef::new("oob.gid", KeyType::U32),
+    ]
+}
+
+/// Packet `i` for [`pkt_keys`].
+pub fn pkt_event(i: u32) -> Vec<(usize, OwnedValue)> {
+    vec![
+        (0, OwnedValue::Uint(60 + i as u64)),
+        (1, OwnedValue::Uint(1)),
+        (2, OwnedValue::Bytes(format!("pkt{i} ").into_bytes())),
+        (3, OwnedValue::Uint(1_795_559_000 + i as u64)),
+        (4, OwnedValue::Uint(i as u64)),
+        (5, OwnedValue::Uint(0)),
+        (6, OwnedValue::Uint(1)),
+    ]
+}
