@@ -162,10 +162,13 @@ struct Slot {
 
 type SharedDb = Arc<Mutex<Db>>;
 
-/// Open databases by (device, inode).
-static OPEN: Mutex<Vec<((u64, u64), std::sync::Weak<Mutex<Db>>)>> = Mutex::new(Vec::new());
+/// A file's (device, inode).
+type FileId = (u64, u64);
 
-fn file_id(path: &str) -> std::io::Result<(u64, u64)> {
+/// Open databases by file.
+static OPEN: Mutex<Vec<(FileId, std::sync::Weak<Mutex<Db>>)>> = Mutex::new(Vec::new());
+
+fn file_id(path: &str) -> std::io::Result<FileId> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
     Ok((m.dev(), m.ino()))
