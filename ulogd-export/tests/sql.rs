@@ -456,7 +456,7 @@ fn pgsql_plain_insert() {
     let Some(pg) = PgDb::create() else { return };
     pg.q(
         "create table flows (_id serial primary key, orig_ip_saddr_str inet, orig_ip_daddr_str inet, \
-         orig_l4_dport integer, orig_raw_pktlen bigint, ct_mark bigint, oob_prefix text)",
+         orig_l4_dport integer, orig_raw_pktlen bigint, ct_mark bigint, icmp_type integer)",
     );
     let reg = registry(&flows());
     let report = testing::run(
@@ -469,11 +469,11 @@ fn pgsql_plain_insert() {
     assert_eq!(report.get("pg1", "rows"), Some(4));
     assert_eq!(report.get("pg1", "lost"), Some(0));
     assert_eq!(
-        pg.q("select orig_ip_saddr_str, orig_ip_daddr_str, coalesce(orig_l4_dport::text,'-'), orig_raw_pktlen, ct_mark, coalesce(oob_prefix,'NULL') from flows order by _id"),
+        pg.q("select orig_ip_saddr_str, orig_ip_daddr_str, coalesce(orig_l4_dport::text,'-'), orig_raw_pktlen, ct_mark, coalesce(icmp_type::text,'NULL') from flows order by _id"),
         "10.0.0.1|192.0.2.1|443|5000000000|42|NULL\n\
          10.0.0.2|192.0.2.1|443|1234|42|NULL\n\
          2001:db8::1|2001:db8::2|53|300|42|NULL\n\
-         10.0.0.4|192.0.2.1|-|84|42|NULL\n"
+         10.0.0.4|192.0.2.1|-|84|42|8\n"
     );
 }
 
@@ -529,7 +529,7 @@ fn pgsql_ulogd2_schema_insert_ct_and_insert_or_replace_ct() {
     )
     .unwrap();
     assert_eq!(report.get("pg1", "rows"), Some(4));
-    assert_eq!(report.get("pg1", "errors"), Some(0));
+    assert_eq!(report.get("pg1", "rejected"), Some(0));
     assert_eq!(
         pg.q(
             "select count(*), sum(orig_raw_pktlen), min(ct_event), max(flow_end_sec) from ulog2_ct"
@@ -570,7 +570,7 @@ fn pgsql_ulogd2_schema_insert_packet_full_from_capture() {
             .map(|i| &i.counters)
     );
     assert_eq!(report.get("pg1", "rows"), Some(n as u64));
-    assert_eq!(report.get("pg1", "errors"), Some(0));
+    assert_eq!(report.get("pg1", "rejected"), Some(0));
     assert_eq!(pg.q("select count(*) from ulog2"), format!("{n}\n"));
     let by_proto = pg.q("select ip_protocol, count(*) from ulog2 where ip_protocol is not null group by 1 order by 1");
     let count = |p: &str| {
@@ -633,7 +633,7 @@ fn pgsql_schema_call_and_verbatim_insert() {
         let section = pg.section("pg1", "t", procedure, "schema=\"s1\"");
         let report = testing::run(&reg, "src:SRC,pg1:PGSQL", &section, 0).unwrap();
         assert_eq!(report.get("pg1", "rows"), Some(4), "{procedure}");
-        assert_eq!(report.get("pg1", "errors"), Some(0), "{procedure}");
+        assert_eq!(report.get("pg1", "rejected"), Some(0), "{procedure}");
     };
     // Plain INSERT goes to schema.table.
     run("INSERT");
@@ -650,4 +650,181 @@ fn pgsql_schema_call_and_verbatim_insert() {
         pg.q("select count(*), sum(n) from s1.log"),
         format!("4|{}\n", 5_000_000_000u64 + 1234 + 300 + 84)
     );
+}
+
+/// ulogd2 refuses a stack when a column names a key no plugin of it produces
+/// (``cannot find key `foo.bar' in stack``); ours used to write NULL. Now the stack's
+/// rows are refused and counted, with an error naming the column, key and table.
+#[test]
+fn pgsql_column_without_key_is_an_error_naming_it() {
+    let Some(pg) = PgDb::create() else { return };
+    log_path();
+    pg.q("create table custom (_id serial, orig_ip_saddr_str inet, foo_bar text)");
+    let reg = registry(&flows());
+    let report = testing::run(
+        &reg,
+        "src:SRC,ip2str1:IP2STR,pgc:PGSQL",
+        &format!("[ip2str1]\n{}", pg.section("pgc", "custom", "INSERT", "")),
+        0,
+    )
+    .unwrap();
+    assert_eq!(report.get("pgc", "rows"), Some(0));
+    assert_eq!(report.get("pgc", "rejected"), Some(4));
+    assert_eq!(pg.q("select count(*) from custom"), "0\n");
+    let log = log_text();
+    assert!(
+        log.contains("PGSQL [pgc]: column foo_bar (key foo.bar) of public.custom: no plugin in the stack produces it"),
+        "{log}"
+    );
+}
+
+/// `ulogd --check` builds every stack without opening anything: building a PGSQL
+/// output makes no connection (the columns are read when it starts).
+#[test]
+fn pgsql_check_opens_no_connection() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let reg = registry(&flows());
+    let text = format!(
+        "[global]\nlogfile=\"stdout\"\nstack=src:SRC,pg1:PGSQL\n\
+         [pg1]\ndb=\"nodb\"\nhost=\"127.0.0.1\"\nport={port}\nuser=\"u\"\npass=\"p\"\ntable=\"t\"\nprocedure=\"INSERT_PACKET_FULL\"\nbacklog_oneshot_requests=10\n"
+    );
+    let engine = ulogd_core::Engine::from_str(&reg, "check.conf", &text);
+    assert!(engine.is_ok(), "{:?}", engine.err().map(|e| e.len()));
+    std::thread::sleep(Duration::from_millis(200));
+    match l.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("building the stack connected to the server: {other:?}"),
+    }
+}
+
+/// The server's reason in every message: missing database, wrong password, refused
+/// connection, rejected row. The password never appears in the log.
+#[test]
+fn pgsql_messages_carry_the_servers_reason_never_the_password() {
+    let Some(pg) = PgDb::create() else { return };
+    log_path();
+    pg.q("create table t (orig_raw_pktlen bigint)");
+    let reg = registry(&flows());
+    let secret = "S3cr3t-not-the-password";
+    let cases = [
+        (
+            "pgnodb",
+            format!("[pgnodb]\ndb=\"{}_missing\"\nhost=\"127.0.0.1\"\nuser=\"ulogd\"\npass=\"ulogd\"\ntable=\"t\"\nprocedure=\"INSERT\"\n", pg.name),
+            format!("database \"{}_missing\" does not exist", pg.name),
+        ),
+        (
+            "pgbadpw",
+            format!("[pgbadpw]\ndb=\"{}\"\nhost=\"127.0.0.1\"\nuser=\"ulogd\"\npass=\"{secret}\"\ntable=\"t\"\nprocedure=\"INSERT\"\n", pg.name),
+            "password authentication failed for user \"ulogd\"".to_string(),
+        ),
+        (
+            "pgrefused",
+            format!("[pgrefused]\ndb=\"{}\"\nhost=\"127.0.0.1\"\nport={}\nuser=\"ulogd\"\npass=\"ulogd\"\ntable=\"t\"\nprocedure=\"INSERT\"\n", pg.name, Relay::new().port),
+            "Connection refused".to_string(),
+        ),
+        (
+            "pgreject",
+            pg.section("pgreject", "t", "no_such_function", ""),
+            "function no_such_function(bigint) does not exist".to_string(),
+        ),
+    ];
+    for (id, section, want) in &cases {
+        let report = testing::run(&reg, &format!("src:SRC,{id}:PGSQL"), section, 0)
+            .unwrap_or_else(|e| panic!("{id}: the daemon must start: {e}"));
+        let rows = report.get(id, "rows").unwrap();
+        let lost = report.get(id, "lost").unwrap();
+        let errors = report.get(id, "rejected").unwrap();
+        assert_eq!(rows, 0, "{id}");
+        assert_eq!(
+            lost + errors,
+            4,
+            "{id}: every row is counted: {:?}",
+            report.instances
+        );
+        let log = log_text();
+        let mine: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(&format!("[{id}]")))
+            .collect();
+        assert!(
+            mine.iter().any(|l| l.contains(want.as_str())),
+            "{id}: no line with {want:?} in:\n{}",
+            mine.join("\n")
+        );
+    }
+    assert!(!log_text().contains(secret), "the password is in the log");
+}
+
+/// `sslmode` as libpq: `require` talks TLS (Debian's cluster has `ssl = on`),
+/// `disable` does not; each row records what its connection used (`pg_stat_ssl`).
+#[test]
+fn pgsql_sslmode_require_and_disable() {
+    let Some(pg) = PgDb::create() else { return };
+    if pg.q("show ssl") != "on\n" {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the PostgreSQL cluster has ssl = off"
+        );
+        eprintln!("SKIP: the PostgreSQL cluster has ssl = off");
+        return;
+    }
+    pg.q("create table t (orig_raw_pktlen bigint)");
+    pg.q("create table seen (mode text, tls boolean)");
+    // The mode travels in a custom setting of the connection itself.
+    pg.q(
+        "create function note_tls_mode(n bigint) returns void language sql as \
+         $$ insert into seen select current_setting('ulogd.mode'), ssl from pg_stat_ssl where pid = pg_backend_pid() $$",
+    );
+    for mode in ["require", "disable", "prefer"] {
+        let reg = registry(&flows());
+        let section = format!(
+            "[pgtls]\ndb=\"{db}\"\nconnstring=\"host=127.0.0.1 port=5432 dbname={db} user=ulogd password=ulogd sslmode={mode} options='-c ulogd.mode={mode}'\"\ntable=\"t\"\nprocedure=\"note_tls_mode\"\n",
+            db = pg.name
+        );
+        let report = testing::run(&reg, "src:SRC,pgtls:PGSQL", &section, 0).unwrap();
+        assert_eq!(report.get("pgtls", "rows"), Some(4), "sslmode={mode}");
+    }
+    assert_eq!(
+        pg.q("select mode, tls, count(*) from seen group by 1, 2 order by 1"),
+        "disable|f|4\nprefer|t|4\nrequire|t|4\n"
+    );
+}
+
+/// No `pass`: the password comes from a libpq password file (`passfile=` in the
+/// connection string, as `~/.pgpass`), which is ignored unless mode 0600.
+#[test]
+fn pgsql_password_from_pgpass_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(pg) = PgDb::create() else { return };
+    log_path();
+    pg.q("create table t (orig_raw_pktlen bigint)");
+    let d = tmpdir();
+    let pass = d.join("pgpass");
+    std::fs::write(
+        &pass,
+        format!(
+            "# test\nelsewhere:*:*:*:wrong\n127.0.0.1:5432:{}:ulogd:ulogd\n",
+            pg.name
+        ),
+    )
+    .unwrap();
+    let section = |id: &str| {
+        format!(
+            "[{id}]\ndb=\"{db}\"\nconnstring=\"host=127.0.0.1 dbname={db} user=ulogd passfile={p}\"\ntable=\"t\"\nprocedure=\"INSERT\"\n",
+            db = pg.name,
+            p = pass.display()
+        )
+    };
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let reg = registry(&flows());
+    let report = testing::run(&reg, "src:SRC,pgpass1:PGSQL", &section("pgpass1"), 0).unwrap();
+    assert_eq!(report.get("pgpass1", "rows"), Some(4));
+    // World-readable: not used, as libpq, and the log says why.
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let report = testing::run(&reg, "src:SRC,pgpass2:PGSQL", &section("pgpass2"), 0).unwrap();
+    assert_eq!(report.get("pgpass2", "rows"), Some(0));
+    assert!(log_text().contains("has group or world access"));
+    assert_eq!(pg.q("select count(*) from t"), "4\n");
 }

@@ -228,6 +228,10 @@ impl PgDb {
     /// Creates one, or prints why the PostgreSQL tests are skipped and returns `None`.
     pub fn create() -> Option<PgDb> {
         if let Err(e) = psql("ulogd", "select 1") {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL not reachable on {PG_HOST}:5432 as {PG_USER} under CI=true (run .ci/start-postgres): {e}"
+            );
             eprintln!(
                 "SKIP: PostgreSQL not reachable on {PG_HOST}:5432 as {PG_USER} (run .ci/start-postgres): {e}"
             );
@@ -381,4 +385,95 @@ pub fn pkt_event(i: u32) -> Vec<(usize, OwnedValue)> {
         (5, OwnedValue::Uint(0)),
         (6, OwnedValue::Uint(1)),
     ]
+}
+
+/// The daemon log of this test binary (every level), installed at the first call.
+pub fn log_path() -> &'static std::path::Path {
+    static P: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let p = tmpdir().join("ulogd.log");
+        ulogd_core::logging::init(ulogd_core::LogTarget::File(p.clone()), 1, false).unwrap();
+        p
+    })
+}
+
+/// What the daemon log holds so far.
+pub fn log_text() -> String {
+    let p = log_path();
+    log::logger().flush();
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// A TCP relay from a port of its own to PostgreSQL, that can be switched off (port
+/// closed, connections cut) and on again: a database server that goes away and
+/// comes back, without stopping the server other tests use.
+pub struct Relay {
+    pub port: u16,
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    /// A relay that is off (nothing listens on `port` yet).
+    pub fn new() -> Relay {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        Relay {
+            port,
+            on: Default::default(),
+            conns: Default::default(),
+        }
+    }
+
+    /// Starts listening and relaying.
+    pub fn up(&self) {
+        use std::sync::atomic::Ordering;
+        self.on.store(true, Ordering::SeqCst);
+        let l = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let on = self.on.clone();
+        let conns = self.conns.clone();
+        std::thread::spawn(move || {
+            while on.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        let Ok(s) = std::net::TcpStream::connect((PG_HOST, 5432)) else {
+                            continue;
+                        };
+                        conns.lock().unwrap().push(c.try_clone().unwrap());
+                        conns.lock().unwrap().push(s.try_clone().unwrap());
+                        for (mut a, mut b) in
+                            [(c.try_clone().unwrap(), s.try_clone().unwrap()), (s, c)]
+                        {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut a, &mut b);
+                                let _ = b.shutdown(std::net::Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+    }
+
+    /// Stops listening and cuts every relayed connection.
+    pub fn down(&self) {
+        self.on.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        // Let the accept loop see the flag and close the port.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    /// A PGSQL section for `db` through this relay.
+    pub fn section(&self, db: &PgDb, id: &str, table: &str, extra: &str) -> String {
+        format!(
+            "[{id}]\ndb=\"{}\"\nhost=\"{PG_HOST}\"\nuser=\"{PG_USER}\"\npass=\"{PG_PASS}\"\nport={}\ntable=\"{table}\"\nprocedure=\"INSERT\"\n{extra}\n",
+            db.name, self.port
+        )
+    }
 }
