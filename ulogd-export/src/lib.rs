@@ -20,6 +20,7 @@ mod oprint;
 mod pcap;
 mod syslog;
 mod time;
+mod unsupported;
 mod xml;
 
 pub use time::set_utc_offset_override;
@@ -40,4 +41,7 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(ipfix::collector::spec());
     reg.add(db::sqlite::spec());
     reg.add(db::pgsql::spec());
+    for s in unsupported::specs() {
+        reg.add(s);
+    }
 }
