@@ -6,6 +6,11 @@
 //! kernel LOG lines go) silently became `LOG_DAEMON` in ulogd2. Here the facility asked
 //! for is the one used. If the syslog daemon restarts, the socket is reconnected on the
 //! next line; lines that cannot be delivered are counted as `lost`.
+//!
+//! A socket that is missing at start (no syslog daemon yet, or a chroot without
+//! `/dev/log`) does not stop the daemon: the output starts, says so, counts the
+//! lines it cannot deliver and connects as soon as the socket is there (tried again
+//! at most once a second), as ulogd2 runs its other stacks.
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
@@ -53,6 +58,8 @@ pub(crate) fn level(name: &str) -> Option<libc::c_int> {
 
 struct Conn {
     sock: Option<UnixDatagram>,
+    /// No new connection attempt before this (after a failed one).
+    retry_at: Option<std::time::Instant>,
     buf: Vec<u8>,
     sent: u64,
     lost: u64,
@@ -78,10 +85,17 @@ const MON: [&str; 12] = [
 
 impl Stage for SyslogStage {
     fn start(&self) -> Result<(), PluginError> {
-        let s = self.connect().map_err(|e| {
-            PluginError::new(format!("SYSLOG: cannot connect to {}: {e}", self.path))
-        })?;
-        self.conn.lock().unwrap_or_else(|e| e.into_inner()).sock = Some(s);
+        let mut g = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        match self.connect() {
+            Ok(s) => g.sock = Some(s),
+            Err(e) => {
+                log::warn!(
+                    "SYSLOG: cannot connect to {}: {e}; starting anyway: lines are counted as lost until the socket is there",
+                    self.path
+                );
+                g.retry_at = Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+            }
+        }
         Ok(())
     }
 
@@ -109,7 +123,24 @@ impl Stage for SyslogStage {
         c.buf.extend_from_slice(line);
         for attempt in 0..2 {
             if c.sock.is_none() || attempt == 1 {
+                let now = std::time::Instant::now();
+                if c.retry_at.is_some_and(|t| now < t) {
+                    break;
+                }
+                let was_down = c.sock.is_none() && c.retry_at.is_some();
                 c.sock = self.connect().ok();
+                if c.sock.is_some() {
+                    if was_down {
+                        log::info!(
+                            "SYSLOG: connected to {} ({} lines lost before)",
+                            self.path,
+                            c.lost
+                        );
+                    }
+                    c.retry_at = None;
+                } else {
+                    c.retry_at = Some(now + std::time::Duration::from_secs(1));
+                }
             }
             if let Some(s) = &c.sock {
                 if s.send(&c.buf).is_ok() {
@@ -169,6 +200,7 @@ pub(crate) fn spec() -> PluginSpec {
                     path: o.str("socket").to_string(),
                     conn: Mutex::new(Conn {
                         sock: None,
+                        retry_at: None,
                         buf: Vec::with_capacity(1024),
                         sent: 0,
                         lost: 0,

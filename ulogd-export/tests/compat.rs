@@ -218,3 +218,62 @@ fn mysql_dbi_ulog_refused_with_what_to_use() {
         assert!(!msg[0].contains("unknown"), "{msg:?}");
     }
 }
+
+/// SYSLOG with no socket at start (ulogd2 runs its other stacks): the daemon starts,
+/// the other stack writes from the first line, SYSLOG counts its lines as lost and
+/// delivers once the socket appears.
+#[test]
+fn syslog_socket_missing_at_start_is_retried() {
+    let dir = tmpdir();
+    let sock = dir.join("log.sock");
+    let out = dir.join("oprint.log");
+    let mut reg = Registry::new();
+    reg.add(paced_spec(
+        "P",
+        vec![KeyDef::new("print", KeyType::String)],
+        (0..200)
+            .map(|i| vec![(0, OwnedValue::Bytes(format!("line {i}").into_bytes()))])
+            .collect(),
+        1,
+        false,
+    ));
+    ulogd_export::register(&mut reg);
+    let text = format!(
+        "[global]\nlogfile=\"stdout\"\nthreads=0\nstack=p1:P,sys1:SYSLOG\nstack=p1:P,op1:OPRINT\n\
+         [sys1]\nsocket=\"{}\"\n[op1]\nfile=\"{}\"\nsync=1\n",
+        sock.display(),
+        out.display()
+    );
+    let engine = ulogd_core::Engine::from_str(&reg, "syslog.conf", &text).unwrap();
+    let runner = std::thread::spawn(move || engine.run().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let early = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        early.contains("print=line 0"),
+        "the other stack runs: {early}"
+    );
+    let server = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    server
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    // Read as a syslog daemon does (a unix datagram queue holds only a few).
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
+        while let Ok(n) = server.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got
+    });
+    let report = runner.join().unwrap();
+    let got = reader.join().unwrap();
+    let sent = report.get("sys1", "sent").unwrap();
+    let lost = report.get("sys1", "lost").unwrap();
+    eprintln!("SYSLOG: sent {sent}, lost {lost}");
+    assert_eq!(sent + lost, 200, "every line sent or counted");
+    assert!(lost >= 40, "lines before the socket existed are counted");
+    assert!(sent >= 50, "lines after it are delivered");
+    assert_eq!(got.len() as u64, sent);
+    assert!(got.iter().all(|m| m.contains("]: line ")), "{got:?}");
+    assert!(got.last().unwrap().ends_with("]: line 199"), "{got:?}");
+}
