@@ -11,6 +11,12 @@ mod file;
 mod gprint;
 mod graphite;
 pub mod ipfix;
+
+/// PGSQL's libpq-style parsers (connection strings, password files), public for the
+/// fuzz target `pg_conninfo`.
+pub mod pgconn {
+    pub use crate::db::pgconn::{parse_conninfo, pgpass_lookup};
+}
 mod json;
 mod json_plan;
 mod logemu;

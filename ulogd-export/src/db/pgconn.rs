@@ -77,7 +77,7 @@ pub(crate) struct Params<'a> {
 
 /// Splits a libpq `key=value` connection string (values may be single-quoted;
 /// backslash escapes a quote or a backslash).
-pub(crate) fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut it = s.chars().peekable();
     loop {
@@ -262,13 +262,7 @@ fn pgpass_fields(line: &str) -> Vec<String> {
 }
 
 /// The password for (host, port, db, user) in a libpq password file's text.
-pub(crate) fn pgpass_lookup(
-    text: &str,
-    host: &str,
-    port: u16,
-    db: &str,
-    user: &str,
-) -> Option<String> {
+pub fn pgpass_lookup(text: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
     let port = port.to_string();
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
