@@ -12,6 +12,12 @@ mod file;
 mod gprint;
 mod graphite;
 pub mod ipfix;
+
+/// PGSQL's libpq-style parsers (connection strings, password files), public for the
+/// fuzz target `pg_conninfo`.
+pub mod pgconn {
+    pub use crate::db::pgconn::{parse_conninfo, pgpass_lookup};
+}
 mod json;
 mod logemu;
 mod nacct;
@@ -22,6 +28,7 @@ mod pcap;
 mod syslog;
 mod time;
 pub mod transport;
+mod unsupported;
 mod xml;
 
 pub use output::{set_run_as, set_run_as_user};
@@ -43,4 +50,7 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(ipfix::collector::spec());
     reg.add(db::sqlite::spec());
     reg.add(db::pgsql::spec());
+    for s in unsupported::specs() {
+        reg.add(s);
+    }
 }

@@ -1,4 +1,11 @@
 //! OPRINT: debug dump, one `key=value` line per set key after `===>PACKET BOUNDARY`.
+//!
+//! ulogd2's sources also output a pointer key to their library object (`raw` from
+//! NFLOG, `ct` from NFCT, `sum` from NFACCT), which OPRINT prints as `raw=default`,
+//! `ct=default`, `sum=default` right after the source's last key. Ours have no such
+//! keys (nothing reads library objects), so OPRINT prints the same line at the same
+//! place: after `raw.label` (NFLOG), after NFCT's `oob.protocol` (a stack with
+//! `ct.event`) and after `sum.bytes` (NFACCT), once each.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -12,9 +19,19 @@ use crate::file::{c_str, FileStage, Formatter};
 pub(crate) fn format_record<'a>(
     out: &mut Vec<u8>,
     keys: impl Iterator<Item = (&'a KeyDef, Option<Value<'a>>)>,
+    pointers: &[(usize, &str)],
 ) {
     out.extend_from_slice(b"===>PACKET BOUNDARY\n");
-    for (def, v) in keys {
+    let mut next = pointers.iter().peekable();
+    for (pos, (def, v)) in keys.enumerate() {
+        while let Some(&&(p, name)) = next.peek() {
+            if p >= pos {
+                break;
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=default\n");
+            next.next();
+        }
         let Some(v) = v else { continue };
         out.extend_from_slice(def.name.as_bytes());
         out.push(b'=');
@@ -35,13 +52,54 @@ pub(crate) fn format_record<'a>(
         };
         out.push(b'\n');
     }
+    for &(_, name) in next {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=default\n");
+    }
 }
 
-struct Oprint;
+/// Where ulogd2's pointer keys stood in a stack with these key names: (position of
+/// the key they follow, name), in order.
+pub(crate) fn pointer_lines<'n>(
+    names: impl Iterator<Item = &'n str>,
+) -> Vec<(usize, &'static str)> {
+    let names: Vec<&str> = names.collect();
+    let first = |k: &str| names.iter().position(|n| *n == k);
+    let mut out = Vec::new();
+    if let Some(p) = first("raw.label") {
+        out.push((p, "raw"));
+    }
+    if first("ct.event").is_some() {
+        if let Some(p) = first("oob.protocol") {
+            out.push((p, "ct"));
+        }
+    }
+    if let Some(p) = first("sum.bytes") {
+        out.push((p, "sum"));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The pointer lines per stack (binding), computed at its first event.
+#[derive(Default)]
+struct Oprint {
+    plans: Vec<(usize, Vec<(usize, &'static str)>)>,
+}
 
 impl Formatter for Oprint {
     fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
-        format_record(out, ev.wildcard());
+        let id = ev.binding_id();
+        let i = match self.plans.iter().position(|(b, _)| *b == id) {
+            Some(i) => i,
+            None => {
+                let names =
+                    (0..ev.wildcard_len()).map(|i| ev.wildcard_def(i).map_or("", |d| &*d.name));
+                self.plans.push((id, pointer_lines(names)));
+                self.plans.len() - 1
+            }
+        };
+        format_record(out, ev.wildcard(), &self.plans[i].1);
         true
     }
 }
@@ -69,7 +127,7 @@ pub(crate) fn spec() -> PluginSpec {
             Ok(Built::Stage {
                 stage: Arc::new(FileStage::new(
                     "OPRINT",
-                    Oprint,
+                    Oprint::default(),
                     o.str("file"),
                     o.bool("sync"),
                 )),
@@ -99,10 +157,52 @@ mod tests {
             (&s, None),
         ];
         let mut out = Vec::new();
-        format_record(&mut out, keys.into_iter());
+        format_record(&mut out, keys.into_iter(), &[]);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "===>PACKET BOUNDARY\nraw.pkt=default\nip.saddr=10.77.0.1\nip.saddr=fd77::2\noob.out=\nip.saddr.bin=default\n"
+        );
+    }
+
+    #[test]
+    fn pointer_lines_where_ulogd2_printed_them() {
+        // samples/oprint-nflog.log: `raw=default` after raw.label, before BASE's keys.
+        let nflog = [
+            "raw.pkt",
+            "oob.protocol",
+            "raw.label",
+            "ip.saddr",
+            "oob.protocol",
+        ];
+        assert_eq!(pointer_lines(nflog.into_iter()), [(2, "raw")]);
+        // oprint-nfct.log: `ct=default` after NFCT's oob.protocol.
+        let nfct = [
+            "ct.event",
+            "oob.family",
+            "oob.protocol",
+            "ct.zone",
+            "orig.ip.saddr.str",
+        ];
+        assert_eq!(pointer_lines(nfct.into_iter()), [(2, "ct")]);
+        // oprint-nfacct.log: `sum=default` after sum.bytes.
+        let nfacct = ["sum.name", "sum.pkts", "sum.bytes", "oob.time.sec"];
+        let p = pointer_lines(nfacct.into_iter());
+        assert_eq!(p, [(2, "sum")]);
+        let n = KeyDef::new("sum.name", KeyType::String);
+        let c = KeyDef::new("sum.pkts", KeyType::U64);
+        let b = KeyDef::new("sum.bytes", KeyType::U64);
+        let t = KeyDef::new("oob.time.sec", KeyType::U32);
+        let keys = vec![
+            (&n, Some(Value::Bytes(b"udp2000"))),
+            (&c, Some(Value::Uint(5))),
+            (&b, Some(Value::Uint(150))),
+            (&t, Some(Value::Uint(0))),
+        ];
+        let mut out = Vec::new();
+        format_record(&mut out, keys.into_iter(), &p);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "===>PACKET BOUNDARY\nsum.name=udp2000\nsum.pkts=5\nsum.bytes=150\nsum=default\noob.time.sec=0\n"
         );
     }
 }

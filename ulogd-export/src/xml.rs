@@ -49,7 +49,41 @@ const KEYS: &[(&str, KeyType)] = &[
     ("sum.name", KeyType::Any),           // 28
     ("sum.pkts", KeyType::Any),           // 29
     ("sum.bytes", KeyType::Any),          // 30
+    ("orig.ip.saddr", KeyType::Any),      // 31
+    ("orig.ip.daddr", KeyType::Any),      // 32
+    ("reply.ip.saddr", KeyType::Any),     // 33
+    ("reply.ip.daddr", KeyType::Any),     // 34
+    ("ct.mark", KeyType::Any),            // 35
+    ("ct.zone", KeyType::Any),            // 36
+    // libnetfilter_conntrack prints these from the conntrack object; XML prints
+    // them when a plugin upstream produces them (NFCT does not yet).
+    ("ct.tcp.state", KeyType::Any), // 37
+    ("ct.timeout", KeyType::Any),   // 38
+    ("ct.status", KeyType::Any),    // 39
 ];
+
+/// `IPS_ASSURED` and `IPS_SEEN_REPLY` of `ct.status`.
+const IPS_SEEN_REPLY: u32 = 1 << 1;
+const IPS_ASSURED: u32 = 1 << 2;
+
+/// libnetfilter_conntrack's TCP state names (`states[]`).
+fn tcp_state_name(s: u8) -> &'static str {
+    const N: [&str; 12] = [
+        "NONE",
+        "SYN_SENT",
+        "SYN_RECV",
+        "ESTABLISHED",
+        "FIN_WAIT",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "TIME_WAIT",
+        "CLOSE",
+        "LISTEN",
+        "MAX",
+        "IGNORE",
+    ];
+    N.get(s as usize).copied().unwrap_or("UNKNOWN")
+}
 
 /// The kind of records a file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,10 +132,11 @@ pub(crate) fn file_name(dir: &str, kind: XmlKind, tm: &Tm) -> String {
     )
 }
 
+/// `<hour>` is not padded (libnetfilter_* print it with `%d`); minutes and seconds are.
 fn when_fields(out: &mut Vec<u8>, tm: &Tm) {
     let _ = write!(
         out,
-        "<hour>{:02}</hour><min>{:02}</min><sec>{:02}</sec><wday>{}</wday><day>{}</day><month>{}</month><year>{}</year>",
+        "<hour>{}</hour><min>{:02}</min><sec>{:02}</sec><wday>{}</wday><day>{}</day><month>{}</month><year>{}</year>",
         tm.hour,
         tm.min,
         tm.sec,
@@ -212,13 +247,37 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
+/// An address: NFCT's own key, or IP2STR's text of it.
+#[derive(Clone, Copy)]
+enum AddrText<'a> {
+    Addr(std::net::IpAddr),
+    Text(&'a [u8]),
+}
+
+impl AddrText<'_> {
+    fn push(self, out: &mut Vec<u8>) {
+        match self {
+            AddrText::Addr(a) => {
+                let _ = write!(out, "{a}");
+            }
+            AddrText::Text(t) => push_escaped(out, t),
+        }
+    }
+}
+
+fn addr_of<'e>(ev: &'e Event<'_>, key: usize, text: usize) -> Option<AddrText<'e>> {
+    ev.addr(key)
+        .map(AddrText::Addr)
+        .or_else(|| ev.bytes(text).map(AddrText::Text))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn flow_dir(
     out: &mut Vec<u8>,
     dir: &str,
     family: u8,
-    src: Option<&[u8]>,
-    dst: Option<&[u8]>,
+    src: Option<AddrText<'_>>,
+    dst: Option<AddrText<'_>>,
     proto: Option<u8>,
     ports: (Option<u16>, Option<u16>),
     counters: (Option<u64>, Option<u64>),
@@ -234,12 +293,12 @@ fn flow_dir(
     );
     if let Some(s) = src {
         out.extend_from_slice(b"<src>");
-        push_escaped(out, s);
+        s.push(out);
         out.extend_from_slice(b"</src>");
     }
     if let Some(d) = dst {
         out.extend_from_slice(b"<dst>");
-        push_escaped(out, d);
+        d.push(out);
         out.extend_from_slice(b"</dst>");
     }
     out.extend_from_slice(b"</layer3>");
@@ -271,8 +330,8 @@ fn format_flow(out: &mut Vec<u8>, ev: &Event<'_>, tm: &Tm) {
         out,
         "original",
         family,
-        ev.bytes(11),
-        ev.bytes(12),
+        addr_of(ev, 31, 11),
+        addr_of(ev, 32, 12),
         ev.u8(13),
         ports(14, 15),
         (ev.u64(16), ev.u64(17)),
@@ -281,15 +340,37 @@ fn format_flow(out: &mut Vec<u8>, ev: &Event<'_>, tm: &Tm) {
         out,
         "reply",
         family,
-        ev.bytes(18),
-        ev.bytes(19),
+        addr_of(ev, 33, 18),
+        addr_of(ev, 34, 19),
         ev.u8(20).or(ev.u8(13)),
         ports(21, 22),
         (ev.u64(23), ev.u64(24)),
     );
+    // libnetfilter_conntrack's order: state, timeout, mark, zone, id, assured,
+    // unreplied, deltatime (the kernel sends mark and zone only when non-zero).
     out.extend_from_slice(b"<meta direction=\"independent\">");
+    if let Some(st) = ev.u8(37) {
+        let _ = write!(out, "<state>{}</state>", tcp_state_name(st));
+    }
+    if let Some(t) = ev.u32(38) {
+        let _ = write!(out, "<timeout>{t}</timeout>");
+    }
+    if let Some(m) = ev.u32(35).filter(|&m| m != 0) {
+        let _ = write!(out, "<mark>{m}</mark>");
+    }
+    if let Some(z) = ev.u16(36).filter(|&z| z != 0) {
+        let _ = write!(out, "<zone>{z}</zone>");
+    }
     if let Some(id) = ev.u32(25) {
         let _ = write!(out, "<id>{id}</id>");
+    }
+    if let Some(st) = ev.u32(39) {
+        if st & IPS_ASSURED != 0 {
+            out.extend_from_slice(b"<assured/>");
+        }
+        if st & IPS_SEEN_REPLY == 0 {
+            out.extend_from_slice(b"<unreplied/>");
+        }
     }
     if let (Some(s), Some(e)) = (ev.u64(26), ev.u64(27)) {
         let _ = write!(out, "<deltatime>{}</deltatime>", e.saturating_sub(s));
@@ -299,11 +380,26 @@ fn format_flow(out: &mut Vec<u8>, ev: &Event<'_>, tm: &Tm) {
     out.extend_from_slice(b"</when></flow>\n");
 }
 
+/// One file per kind of record: an instance serving an NFLOG and an NFCT stack (as
+/// ulogd.conf.in's `xml1`) writes `ulogd-pkt-*.xml` and `ulogd-flow-*.xml`, as
+/// ulogd2's per-stack instances did, never flows inside `<packet>`.
 struct Inner {
-    file: OutFile,
-    kind: Option<XmlKind>,
+    files: [Option<OutFile>; 3],
+    sync: bool,
     buf: Vec<u8>,
+    /// Lines and write errors of files already closed.
+    closed: (u64, u64),
 }
+
+fn slot(kind: XmlKind) -> usize {
+    match kind {
+        XmlKind::Pkt => 0,
+        XmlKind::Flow => 1,
+        XmlKind::Sum => 2,
+    }
+}
+
+const KINDS: [XmlKind; 3] = [XmlKind::Pkt, XmlKind::Flow, XmlKind::Sum];
 
 struct Xml {
     dir: String,
@@ -316,23 +412,22 @@ impl Xml {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn open(&self, g: &mut Inner, kind: XmlKind) -> std::io::Result<()> {
+    /// Opens (or reopens, after SIGHUP) the file of `kind`.
+    fn open(&self, file: &mut OutFile, kind: XmlKind) -> std::io::Result<()> {
         if !self.stdout {
             let tm = time::localtime(time::now().0);
-            g.file.set_path(file_name(&self.dir, kind, &tm));
+            file.set_path(file_name(&self.dir, kind, &tm));
         }
         let header = format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{}>\n",
             kind.tag()
         );
-        g.file.open_with_header(header.as_bytes(), true)
+        file.open_with_header(header.as_bytes(), true)
     }
 
-    fn close(g: &mut Inner) {
-        if let Some(k) = g.kind {
-            let footer = format!("</{}>\n", k.tag());
-            g.file.close(footer.as_bytes());
-        }
+    fn close(file: &mut OutFile, kind: XmlKind) {
+        let footer = format!("</{}>\n", kind.tag());
+        file.close(footer.as_bytes());
     }
 }
 
@@ -356,15 +451,20 @@ impl Stage for Xml {
             XmlKind::Pkt
         };
         let mut g = self.lock();
-        if g.kind.is_none() {
-            if let Err(e) = self.open(&mut g, kind) {
-                log::error!("XML: can't open {}: {e}", g.file.path());
-                g.file.errors += 1;
-                return Ret::Err;
+        let Inner {
+            files, sync, buf, ..
+        } = &mut *g;
+        let file = match &mut files[slot(kind)] {
+            Some(f) => f,
+            empty => {
+                let mut f = OutFile::new(if self.stdout { "-" } else { "" }, *sync);
+                if let Err(e) = self.open(&mut f, kind) {
+                    log::error!("XML: can't open {}: {e}", f.path());
+                    return Ret::Err;
+                }
+                empty.insert(f)
             }
-            g.kind = Some(kind);
-        }
-        let Inner { file, buf, .. } = &mut *g;
+        };
         buf.clear();
         let secs = ev
             .u64(9)
@@ -410,17 +510,22 @@ impl Stage for Xml {
             return;
         }
         let mut g = self.lock();
-        if let Some(k) = g.kind {
-            Xml::close(&mut g);
-            if let Err(e) = self.open(&mut g, k) {
-                log::error!("XML: can't open {}: {e}", g.file.path());
-                g.kind = None;
+        for kind in KINDS {
+            let f = &mut g.files[slot(kind)];
+            if let Some(file) = f.as_mut() {
+                Xml::close(file, kind);
+                if let Err(e) = self.open(file, kind) {
+                    log::error!("XML: can't open {}: {e}", file.path());
+                    *f = None;
+                }
             }
         }
     }
 
     fn tick(&self) {
-        self.lock().file.flush();
+        for f in self.lock().files.iter_mut().flatten() {
+            f.flush();
+        }
     }
 
     fn tick_interval(&self) -> Option<Duration> {
@@ -428,18 +533,28 @@ impl Stage for Xml {
     }
 
     fn flush(&self) {
-        self.lock().file.flush();
+        self.tick();
     }
 
     fn stop(&self) {
         let mut g = self.lock();
-        Xml::close(&mut g);
-        g.kind = None;
+        for kind in KINDS {
+            if let Some(mut f) = g.files[slot(kind)].take() {
+                Xml::close(&mut f, kind);
+                g.closed.0 += f.lines;
+                g.closed.1 += f.errors;
+            }
+        }
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         let g = self.lock();
-        vec![("lines", g.file.lines), ("write_errors", g.file.errors)]
+        let (mut lines, mut errors) = g.closed;
+        for f in g.files.iter().flatten() {
+            lines += f.lines;
+            errors += f.errors;
+        }
+        vec![("lines", lines), ("write_errors", errors)]
     }
 }
 
@@ -470,9 +585,10 @@ pub(crate) fn spec() -> PluginSpec {
                     dir: o.str("directory").to_string(),
                     stdout,
                     inner: Mutex::new(Inner {
-                        file: OutFile::new(if stdout { "-" } else { "" }, o.bool("sync")),
-                        kind: None,
+                        files: [None, None, None],
+                        sync: o.bool("sync"),
                         buf: Vec::with_capacity(4096),
+                        closed: (0, 0),
                     }),
                 }),
                 inputs: Inputs::Keys(inputs.clone()),
@@ -509,6 +625,21 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "<log><when><hour>22</hour><min>53</min><sec>05</sec><wday>3</wday><day>24</day><month>11</month><year>2026</year></when><prefix>IN-v1: </prefix><hook>1</hook><hw><proto>0800</proto><src>6ec2391532de</src></hw><mark>42</mark><indev>2</indev><payload>4500</payload></log>\n"
         );
+    }
+
+    #[test]
+    fn hour_not_padded_minutes_and_seconds_are() {
+        // ulogd2 (libnetfilter_* `%d`): `<hour>9</hour><min>05</min><sec>03</sec>`.
+        let tm = time::broken_down(1_795_511_103, 0);
+        let mut out = Vec::new();
+        format_sum(&mut out, &tm, b"x", 0, 0);
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.contains("<hour>9</hour><min>05</min><sec>03</sec>"),
+            "{s}"
+        );
+        // The file name keeps strftime's padding (%H%M%S).
+        assert!(file_name("/d", XmlKind::Flow, &tm).ends_with("-090503.xml"));
     }
 
     #[test]

@@ -266,7 +266,7 @@ fn xml_oprint_nacct_files() {
     ulogd_core::testing::run(&reg, "src:SRC,out:OPRINT", &sec, 0).unwrap();
     assert_eq!(
         std::fs::read_to_string(&f).unwrap(),
-        "===>PACKET BOUNDARY\nsum.name=udp2000\nsum.pkts=5\nsum.bytes=150\noob.time.sec=1795560711\nip.saddr=10.77.0.1\n"
+        "===>PACKET BOUNDARY\nsum.name=udp2000\nsum.pkts=5\nsum.bytes=150\nsum=default\noob.time.sec=1795560711\nip.saddr=10.77.0.1\n"
     );
 
     let keys = vec![

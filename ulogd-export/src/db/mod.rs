@@ -7,6 +7,7 @@
 //! network-order integer and IPv6 as 0), booleans as 0/1, strings as text, raw bytes
 //! as a blob, IP2BIN's raw strings (`0x...`) verbatim, unset keys as NULL.
 
+pub(crate) mod pgconn;
 pub(crate) mod pgsql;
 pub(crate) mod sqlite;
 

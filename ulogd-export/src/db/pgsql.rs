@@ -1,47 +1,82 @@
-//! PGSQL: rows into PostgreSQL, through a writer thread, with a backlog while the
-//! server is away.
+//! PGSQL: rows into PostgreSQL, through a writer thread that reconnects and keeps
+//! rows while the server is away.
 //!
-//! At start-up the table's (or view's) columns are read, as ulogd2 does, and name the
-//! keys (`orig_ip_saddr_str` ← `orig.ip.saddr.str`; a first column starting with `_`
-//! is the id and is left out; columns no upstream plugin produces are written as
-//! NULL, so ulogd2's `ulog` view works with any packet stack). Each event becomes one
-//! statement (`procedure`): `INSERT` → `insert into schema.table (cols) values (...)`,
-//! a value starting with `INSERT ` is used as the head verbatim, `CALL ...` →
-//! `CALL proc(...)`, anything else → `SELECT proc(...)` (ulogd2's
-//! `INSERT_PACKET_FULL`, `INSERT_CT`, `INSERT_OR_REPLACE_CT`).
+//! The table's (or view's) columns name the keys, as in ulogd2
+//! (`orig_ip_saddr_str` ← `orig.ip.saddr.str`; a first column starting with `_` is
+//! the id and is left out). They are read when the output starts, not when the
+//! configuration is checked, so `ulogd --check` opens no connection. The output takes
+//! every upstream key and, at the first row of each stack, maps the columns onto
+//! that stack's keys: a column no key of the stack fills is an error naming the
+//! column, the key and the table, and that stack's rows are refused and counted
+//! (ulogd2 refuses the stack at start-up; ours can only know the stack's keys at its
+//! first row).
 //!
-//! Statements go through a queue of `ring_buffer_size` rows to a writer thread,
-//! which sends them in transactions of up to [`BATCH`] rows. While the server is
-//! unreachable rows are kept, up to `backlog_memcap` bytes of statement text, and
-//! written in order when it is back (a connection attempt every `reconnect` seconds;
-//! 0 gives up after the first loss); beyond the memcap each row is counted as `lost`
-//! and logged, never dropped silently. A row the server rejects (bad value,
-//! constraint) is counted in `errors` with the server's message.
+//! Each event becomes one statement (`procedure`): `INSERT` → `insert into
+//! schema.table (cols) values (...)`, a value starting with `INSERT ` is used as the
+//! head verbatim, `CALL ...` → `CALL proc(...)`, anything else → `SELECT proc(...)`
+//! (ulogd2's `INSERT_PACKET_FULL`, `INSERT_CT`, `INSERT_OR_REPLACE_CT`).
+//!
+//! A database that is down when the daemon starts does not stop the daemon: the
+//! output starts, logs the server's reason, keeps rows (with every key, since the
+//! columns are not known yet) and connects in the background. Connections lost later
+//! are retried the same way: first at once, then after `reconnect` seconds (ulogd2's
+//! default, 2), doubling up to [`MAX_BACKOFF`]; SIGHUP reconnects at once (ulogd2
+//! drops and reopens the connection). Meanwhile rows are kept, at least
+//! `ring_buffer_size` of them and up to `backlog_memcap` bytes, and written in order
+//! when the server is back; beyond that each row is counted as `lost` and logged,
+//! never dropped silently. A row the server rejects (or a stack's row refused for a column it
+//! cannot fill) is counted in `rejected`, with the server's message. `reconnect=0` gives up after the first failure, as ulogd2.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use postgres::{Client, Config, NoTls};
+use postgres::Client;
 use ulogd_core::{
-    Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret, Stage,
+    Built, Event, Inputs, Kind, OptionDef, PluginError, PluginSpec, Ret, Signal, Stage,
 };
 
-use super::{column_to_key, input_value, is_inactive_column, push_pg_literal, worth_logging};
+use super::pgconn::{self, reason, Target};
+use super::{column_to_key, from_value, is_inactive_column, push_pg_literal, worth_logging};
 
 /// Rows per transaction.
 pub(crate) const BATCH: usize = 256;
-/// How long `flush` at shutdown waits for an unreachable server.
-const FLUSH_WAIT: Duration = Duration::from_secs(15);
+/// The longest wait between two connection attempts.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long an event waits for room in a full queue before it is counted as lost.
 const RING_WAIT: Duration = Duration::from_secs(1);
 
+/// A row on its way to the server.
+enum Row {
+    /// A complete statement.
+    Stmt(String),
+    /// A row made before the columns were known: every key of its stack.
+    Deferred(Deferred),
+}
+
+/// Every upstream key of one event as SQL literals, by position in `names`.
+struct Deferred {
+    names: Arc<Vec<String>>,
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Row {
+    fn len(&self) -> u64 {
+        match self {
+            Row::Stmt(s) => s.len() as u64,
+            Row::Deferred(d) => (d.text.len() + 4 * d.ends.len()) as u64,
+        }
+    }
+}
+
 enum Msg {
-    Row(String),
+    Row(Row),
     Flush(Sender<()>),
+    Hup,
 }
 
 #[derive(Default)]
@@ -52,35 +87,128 @@ struct Counters {
     backlog: AtomicU64,
     backlog_bytes: AtomicU64,
     reconnects: AtomicU64,
+    connect_failures: AtomicU64,
     ring_full: AtomicU64,
 }
 
-impl Counters {
-    fn lose(&self, n: u64, why: &str) {
-        let before = self.lost.fetch_add(n, Ordering::Relaxed);
-        let now = before + n;
-        if (before + 1..=now).any(worth_logging) {
-            log::error!("PGSQL: {n} row(s) not written ({why}); {now} rows lost so far");
-        }
-    }
+/// The columns, once read from the server.
+struct Table {
+    cols: Vec<String>,
+    head: String,
 }
 
-struct Settings {
-    config: Config,
-    describe: String,
+/// What the stage and its writer thread share.
+struct Shared {
+    id: String,
+    target: Target,
+    schema: String,
+    table: String,
+    procedure: String,
     reconnect: Duration,
     memcap: u64,
+    keep_rows: usize,
+    columns: OnceLock<Arc<Table>>,
+    counters: Counters,
 }
 
-struct Pgsql {
-    head: String,
-    ncols: usize,
-    ring: usize,
-    settings: Arc<Settings>,
-    counters: Arc<Counters>,
-    tx: Mutex<Option<Sender<Msg>>>,
-    free: Mutex<Option<Receiver<String>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+impl Shared {
+    fn lose(&self, n: u64, why: &str) {
+        let before = self.counters.lost.fetch_add(n, Ordering::Relaxed);
+        let now = before + n;
+        if (before + 1..=now).any(worth_logging) {
+            log::error!(
+                "PGSQL [{}]: {n} row(s) not written ({why}); {now} rows lost so far",
+                self.id
+            );
+        }
+    }
+
+    fn refuse(&self) {
+        let n = self.counters.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if worth_logging(n) {
+            log::error!(
+                "PGSQL [{}]: row refused: a column of {}.{} has no key in its stack (see above); {n} rows refused so far",
+                self.id,
+                self.schema,
+                self.table
+            );
+        }
+    }
+
+    /// Reads the columns and makes the statement head (first connection).
+    fn learn_columns(&self, client: &mut Client) -> Result<(), String> {
+        if self.columns.get().is_some() {
+            return Ok(());
+        }
+        let all = read_columns(client, &self.schema, &self.table).map_err(|e| {
+            format!(
+                "cannot read the columns of {}.{}: {}",
+                self.schema,
+                self.table,
+                reason(&e)
+            )
+        })?;
+        if all.is_empty() {
+            return Err(format!(
+                "no table or view {}.{} in {}",
+                self.schema, self.table, self.target.describe
+            ));
+        }
+        let cols: Vec<String> = all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, c)| !is_inactive_column(*i, c))
+            .map(|(_, c)| c)
+            .collect();
+        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let head = statement_head(&self.procedure, &self.schema, &self.table, &refs)?;
+        let _ = self.columns.set(Arc::new(Table { cols, head }));
+        Ok(())
+    }
+
+    /// Which key (position in `names`) fills each column; `None` (and an error in
+    /// the log) when a column has no key.
+    fn plan(&self, t: &Table, names: &[String]) -> Option<Vec<u32>> {
+        let mut plan = Vec::with_capacity(t.cols.len());
+        let mut missing = Vec::new();
+        for c in &t.cols {
+            let key = column_to_key(c);
+            match names.iter().rposition(|n| *n == key) {
+                Some(p) => plan.push(p as u32),
+                None => missing.push(format!("column {c} (key {key})")),
+            }
+        }
+        if missing.is_empty() {
+            return Some(plan);
+        }
+        log::error!(
+            "PGSQL [{}]: {} of {}.{}: no plugin in the stack produces it, so this stack's rows are refused (fix the column name, add the plugin that makes the key, or drop the column); the stack has: {}",
+            self.id,
+            missing.join(", "),
+            self.schema,
+            self.table,
+            names.join(" ")
+        );
+        None
+    }
+
+    /// A deferred row as a statement, now that the columns are known.
+    fn resolve(&self, d: &Deferred) -> Option<String> {
+        let t = self.columns.get()?;
+        let plan = self.plan(t, &d.names)?;
+        let mut s = String::with_capacity(t.head.len() + d.text.len());
+        s.push_str(&t.head);
+        for (i, &p) in plan.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let p = p as usize;
+            let start = if p == 0 { 0 } else { d.ends[p - 1] as usize };
+            s.push_str(&d.text[start..d.ends[p] as usize]);
+        }
+        s.push(')');
+        Some(s)
+    }
 }
 
 /// Builds the statement head (everything before the values) from ulogd2's rules.
@@ -111,10 +239,6 @@ pub(crate) fn statement_head(
     }
 }
 
-fn connect(s: &Settings) -> Result<Client, postgres::Error> {
-    s.config.connect(NoTls)
-}
-
 /// Whether an error means the connection is gone (as opposed to a rejected row).
 fn is_down(client: &Client, e: &postgres::Error) -> bool {
     if client.is_closed() || e.is_closed() {
@@ -134,15 +258,14 @@ fn is_down(client: &Client, e: &postgres::Error) -> bool {
 
 struct Writer {
     rx: Receiver<Msg>,
-    free: Sender<String>,
-    settings: Arc<Settings>,
-    counters: Arc<Counters>,
+    sh: Arc<Shared>,
     client: Option<Client>,
     next_attempt: Instant,
+    delay: Duration,
     gave_up: bool,
-    backlog: VecDeque<String>,
+    backlog: VecDeque<Row>,
     backlog_bytes: u64,
-    batch: Vec<String>,
+    batch: Vec<Row>,
     sql: String,
 }
 
@@ -153,10 +276,10 @@ enum Outcome {
 }
 
 impl Writer {
-    fn recycle(&self, mut s: String) {
-        s.clear();
-        // The pool is bounded by its channel: a full pool simply drops the buffer.
-        let _ = self.free.try_send(s);
+    fn try_connect(&mut self) -> Result<Client, String> {
+        let mut c = self.sh.target.connect().map_err(|e| reason(&e))?;
+        self.sh.learn_columns(&mut c)?;
+        Ok(c)
     }
 
     fn ensure_connected(&mut self) -> bool {
@@ -166,27 +289,41 @@ impl Writer {
         if self.gave_up || Instant::now() < self.next_attempt {
             return false;
         }
-        match connect(&self.settings) {
+        match self.try_connect() {
             Ok(c) => {
                 log::info!(
-                    "PGSQL: connected to {} ({} rows waiting)",
-                    self.settings.describe,
+                    "PGSQL [{}]: connected to {} ({} rows waiting)",
+                    self.sh.id,
+                    self.sh.target.describe,
                     self.backlog.len()
                 );
-                self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                self.sh.counters.reconnects.fetch_add(1, Ordering::Relaxed);
                 self.client = Some(c);
+                self.delay = self.sh.reconnect;
                 true
             }
             Err(e) => {
-                if self.settings.reconnect.is_zero() {
+                self.sh
+                    .counters
+                    .connect_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                if self.sh.reconnect.is_zero() {
                     log::error!(
-                        "PGSQL: {} unreachable ({e}); reconnect=0, giving up: further rows are lost",
-                        self.settings.describe
+                        "PGSQL [{}]: cannot connect to {}: {e}; reconnect=0, giving up: further rows are lost",
+                        self.sh.id,
+                        self.sh.target.describe
                     );
                     self.gave_up = true;
                 } else {
-                    log::debug!("PGSQL: reconnect to {} failed: {e}", self.settings.describe);
-                    self.next_attempt = Instant::now() + self.settings.reconnect;
+                    log::warn!(
+                        "PGSQL [{}]: cannot connect to {}: {e}; next attempt in {} s ({} rows kept)",
+                        self.sh.id,
+                        self.sh.target.describe,
+                        self.delay.as_secs(),
+                        self.backlog.len() + self.batch.len()
+                    );
+                    self.next_attempt = Instant::now() + self.delay;
+                    self.delay = (self.delay * 2).min(MAX_BACKOFF.max(self.sh.reconnect));
                 }
                 false
             }
@@ -195,17 +332,24 @@ impl Writer {
 
     fn lost_connection(&mut self, e: &postgres::Error) {
         log::warn!(
-            "PGSQL: connection to {} lost: {e}; keeping up to {} bytes of rows",
-            self.settings.describe,
-            self.settings.memcap
+            "PGSQL [{}]: connection to {} lost: {}; keeping rows (at least {}, up to {} bytes) and reconnecting",
+            self.sh.id,
+            self.sh.target.describe,
+            reason(e),
+            self.sh.keep_rows,
+            self.sh.memcap
         );
         self.client = None;
-        if self.settings.reconnect.is_zero() {
+        if self.sh.reconnect.is_zero() {
             self.gave_up = true;
-            log::error!("PGSQL: reconnect=0: not reconnecting; further rows are lost");
+            log::error!(
+                "PGSQL [{}]: reconnect=0: not reconnecting; further rows are lost",
+                self.sh.id
+            );
         }
         // Try once right away: a restarted server is often back already.
         self.next_attempt = Instant::now();
+        self.delay = self.sh.reconnect;
     }
 
     /// Writes `rows` in one transaction; on a rejected row, one by one.
@@ -220,7 +364,8 @@ impl Writer {
         self.sql.push_str("COMMIT");
         match client.batch_execute(&self.sql) {
             Ok(()) => {
-                self.counters
+                self.sh
+                    .counters
                     .rows
                     .fetch_add(rows.len() as u64, Ordering::Relaxed);
                 Outcome::Written
@@ -235,7 +380,7 @@ impl Writer {
                     let client = self.client.as_mut().expect("connected");
                     match client.batch_execute(r) {
                         Ok(()) => {
-                            self.counters.rows.fetch_add(1, Ordering::Relaxed);
+                            self.sh.counters.rows.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) if is_down(client, &e) => {
                             // Rows before this one are in: only the rest is kept.
@@ -243,10 +388,12 @@ impl Writer {
                             return Outcome::Down(i);
                         }
                         Err(e) => {
-                            let n = self.counters.errors.fetch_add(1, Ordering::Relaxed) + 1;
+                            let n = self.sh.counters.errors.fetch_add(1, Ordering::Relaxed) + 1;
                             if worth_logging(n) {
                                 log::error!(
-                                    "PGSQL: the server rejected a row ({e}); {n} rows rejected so far; statement: {r}"
+                                    "PGSQL [{}]: the server rejected a row ({}); {n} rows rejected so far; statement: {r}",
+                                    self.sh.id,
+                                    reason(&e)
                                 );
                             }
                         }
@@ -257,16 +404,17 @@ impl Writer {
         }
     }
 
-    fn push_backlog(&mut self, row: String) {
-        let len = row.len() as u64;
-        if self.gave_up || self.backlog_bytes + len > self.settings.memcap {
+    fn push_backlog(&mut self, row: Row) {
+        let len = row.len();
+        let room =
+            self.backlog.len() < self.sh.keep_rows || self.backlog_bytes + len <= self.sh.memcap;
+        if self.gave_up || !room {
             let why = if self.gave_up {
                 "database unreachable and reconnect=0"
             } else {
-                "database unreachable and backlog_memcap full"
+                "database unreachable and ring_buffer_size rows / backlog_memcap bytes already kept"
             };
-            self.counters.lose(1, why);
-            self.recycle(row);
+            self.sh.lose(1, why);
             return;
         }
         self.backlog_bytes += len;
@@ -274,78 +422,72 @@ impl Writer {
     }
 
     fn sync_gauges(&self) {
-        self.counters
-            .backlog
+        let c = &self.sh.counters;
+        c.backlog
             .store(self.backlog.len() as u64, Ordering::Relaxed);
-        self.counters
-            .backlog_bytes
-            .store(self.backlog_bytes, Ordering::Relaxed);
+        c.backlog_bytes.store(self.backlog_bytes, Ordering::Relaxed);
     }
 
     /// Writes the backlog while connected; returns whether it is empty.
     fn drain_backlog(&mut self) -> bool {
         while !self.backlog.is_empty() && self.ensure_connected() {
             let n = self.backlog.len().min(BATCH);
-            let chunk: Vec<String> = self.backlog.drain(..n).collect();
-            match self.write(&chunk) {
-                Outcome::Written => {
-                    for r in chunk {
-                        self.backlog_bytes -= r.len() as u64;
-                        self.recycle(r);
-                    }
+            let mut chunk = Vec::with_capacity(n);
+            for row in self.backlog.drain(..n) {
+                self.backlog_bytes -= row.len();
+                match row {
+                    Row::Stmt(s) => chunk.push(s),
+                    Row::Deferred(d) => match self.sh.resolve(&d) {
+                        Some(s) => chunk.push(s),
+                        None => self.sh.refuse(),
+                    },
                 }
-                Outcome::Down(done) => {
-                    let mut chunk = chunk;
-                    for r in chunk.drain(..done) {
-                        self.backlog_bytes -= r.len() as u64;
-                        self.recycle(r);
-                    }
-                    for r in chunk.into_iter().rev() {
-                        self.backlog.push_front(r);
-                    }
-                    break;
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            if let Outcome::Down(done) = self.write(&chunk) {
+                for s in chunk.drain(done..).rev() {
+                    self.backlog_bytes += s.len() as u64;
+                    self.backlog.push_front(Row::Stmt(s));
                 }
+                break;
             }
         }
         self.sync_gauges();
         self.backlog.is_empty()
     }
 
-    /// Sends the collected batch (after the backlog, so order is kept).
+    /// Queues the collected batch behind the backlog and writes what it can.
     fn handle_batch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let mut batch = std::mem::take(&mut self.batch);
-        if self.drain_backlog() && self.ensure_connected() {
-            match self.write(&batch) {
-                Outcome::Written => {
-                    for r in batch.drain(..) {
-                        self.recycle(r);
-                    }
-                    self.batch = batch;
-                    self.sync_gauges();
-                    return;
-                }
-                Outcome::Down(done) => {
-                    for r in batch.drain(..done) {
-                        self.recycle(r);
-                    }
-                }
-            }
-        }
-        for r in batch.drain(..) {
+        for r in std::mem::take(&mut self.batch) {
             self.push_backlog(r);
         }
-        self.batch = batch;
-        self.sync_gauges();
+        self.drain_backlog();
     }
 
-    fn flush(&mut self) {
+    /// At shutdown: write what is left, with one connection attempt if needed.
+    fn final_flush(&mut self) {
         self.handle_batch();
-        let deadline = Instant::now() + FLUSH_WAIT;
-        while !self.drain_backlog() && !self.gave_up && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
+        if !self.backlog.is_empty() && self.client.is_none() && !self.gave_up {
+            self.next_attempt = Instant::now();
+            self.drain_backlog();
+        }
+    }
+
+    fn hup(&mut self) {
+        log::info!(
+            "PGSQL [{}]: SIGHUP: reconnecting to {}",
+            self.sh.id,
+            self.sh.target.describe
+        );
+        self.client = None;
+        self.gave_up = false;
+        self.next_attempt = Instant::now();
+        self.delay = self.sh.reconnect.max(Duration::from_secs(1));
+        self.drain_backlog();
+        if self.client.is_none() {
+            self.ensure_connected();
         }
     }
 
@@ -359,8 +501,12 @@ impl Writer {
             match self.rx.recv_timeout(wait) {
                 Ok(Msg::Row(r)) => self.batch.push(r),
                 Ok(Msg::Flush(ack)) => {
-                    self.flush();
+                    self.handle_batch();
                     let _ = ack.send(());
+                    continue;
+                }
+                Ok(Msg::Hup) => {
+                    self.hup();
                     continue;
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -370,28 +516,31 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             // Take what else is queued, up to a batch.
-            let mut flush_ack = None;
+            let mut after = None;
             while self.batch.len() < BATCH {
                 match self.rx.try_recv() {
                     Ok(Msg::Row(r)) => self.batch.push(r),
-                    Ok(Msg::Flush(ack)) => {
-                        flush_ack = Some(ack);
+                    Ok(m) => {
+                        after = Some(m);
                         break;
                     }
                     Err(_) => break,
                 }
             }
             self.handle_batch();
-            if let Some(ack) = flush_ack {
-                self.flush();
-                let _ = ack.send(());
+            match after {
+                Some(Msg::Flush(ack)) => {
+                    let _ = ack.send(());
+                }
+                Some(Msg::Hup) => self.hup(),
+                _ => {}
             }
         }
         // Shutdown: one last try, then count what is left.
-        self.flush();
+        self.final_flush();
         let left = self.backlog.len() as u64;
         if left > 0 {
-            self.counters.lose(left, "database unreachable at shutdown");
+            self.sh.lose(left, "database unreachable at shutdown");
             self.backlog.clear();
             self.backlog_bytes = 0;
         }
@@ -399,24 +548,127 @@ impl Writer {
     }
 }
 
+/// What one stack (binding) of the output needs: its key names, and the column plan
+/// once the columns are known (`None` inside: a column has no key, rows refused).
+struct StackPlan {
+    names: Arc<Vec<String>>,
+    plan: OnceLock<Option<Vec<u32>>>,
+}
+
+struct Pgsql {
+    sh: Arc<Shared>,
+    ring: usize,
+    plans: RwLock<Vec<(usize, Arc<StackPlan>)>>,
+    tx: Mutex<Option<Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Pgsql {
+    fn stack_plan(&self, ev: &Event<'_>) -> Arc<StackPlan> {
+        let id = ev.binding_id();
+        if let Some((_, p)) = self
+            .plans
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(b, _)| *b == id)
+        {
+            return p.clone();
+        }
+        let names: Vec<String> = (0..ev.wildcard_len())
+            .map(|i| {
+                ev.wildcard_def(i)
+                    .map_or(String::new(), |d| d.name.to_string())
+            })
+            .collect();
+        let p = Arc::new(StackPlan {
+            names: Arc::new(names),
+            plan: OnceLock::new(),
+        });
+        let mut w = self.plans.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, q)) = w.iter().find(|(b, _)| *b == id) {
+            return q.clone();
+        }
+        w.push((id, p.clone()));
+        p
+    }
+
+    fn literal(ev: &Event<'_>, pos: usize, out: &mut String) {
+        let ty = ev
+            .wildcard_def(pos)
+            .map_or(ulogd_core::KeyType::Any, |d| d.ty);
+        push_pg_literal(out, &from_value(ev.wildcard_get(pos), ty));
+    }
+
+    fn send(&self, row: Row) -> Ret {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(tx) = tx else {
+            self.sh.lose(1, "output not started");
+            return Ret::Err;
+        };
+        match tx.try_send(Msg::Row(row)) {
+            Ok(()) => Ret::Ok,
+            Err(TrySendError::Full(m)) => {
+                self.sh.counters.ring_full.fetch_add(1, Ordering::Relaxed);
+                if tx.send_timeout(m, RING_WAIT).is_ok() {
+                    Ret::Ok
+                } else {
+                    self.sh
+                        .lose(1, "writer queue full (ring_buffer_size) for over a second");
+                    Ret::Err
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.sh.lose(1, "writer thread gone");
+                Ret::Err
+            }
+        }
+    }
+}
+
 impl Stage for Pgsql {
     fn start(&self) -> Result<(), PluginError> {
-        let client = connect(&self.settings).map_err(|e| {
-            PluginError::new(format!(
-                "PGSQL: cannot connect to {}: {e}",
-                self.settings.describe
-            ))
-        })?;
+        let sh = &self.sh;
+        let client = match sh.target.connect() {
+            Ok(mut c) => {
+                // The server answers: a missing table is a configuration error.
+                sh.learn_columns(&mut c).map_err(|e| {
+                    PluginError::new(format!("PGSQL: {e} ({})", sh.target.describe))
+                })?;
+                Some(c)
+            }
+            Err(e) => {
+                if sh.reconnect.is_zero() {
+                    log::error!(
+                        "PGSQL [{}]: cannot connect to {}: {}; reconnect=0, so this output writes nothing (the other stacks run)",
+                        sh.id,
+                        sh.target.describe,
+                        reason(&e)
+                    );
+                } else {
+                    log::warn!(
+                        "PGSQL [{}]: cannot connect to {}: {}; starting anyway: rows are kept (at least {}, up to {} bytes) and the connection is retried every {} s or more",
+                        sh.id,
+                        sh.target.describe,
+                        reason(&e),
+                        sh.keep_rows,
+                        sh.memcap,
+                        sh.reconnect.as_secs()
+                    );
+                }
+                sh.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        };
         let (tx, rx) = bounded(self.ring);
-        let (free_tx, free_rx) = bounded(self.ring);
+        let connected = client.is_some();
         let w = Writer {
             rx,
-            free: free_tx,
-            settings: self.settings.clone(),
-            counters: self.counters.clone(),
-            client: Some(client),
-            next_attempt: Instant::now(),
-            gave_up: false,
+            sh: sh.clone(),
+            client,
+            next_attempt: Instant::now() + sh.reconnect,
+            delay: (sh.reconnect * 2).min(MAX_BACKOFF.max(sh.reconnect)),
+            gave_up: !connected && sh.reconnect.is_zero(),
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             batch: Vec::with_capacity(BATCH),
@@ -426,47 +678,50 @@ impl Stage for Pgsql {
             .name("ulogd-pgsql".into())
             .spawn(move || w.run())?;
         *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        *self.free.lock().unwrap_or_else(|e| e.into_inner()) = Some(free_rx);
         *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
         Ok(())
     }
 
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let mut buf = self
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .and_then(|f| f.try_recv().ok())
-            .unwrap_or_else(|| String::with_capacity(self.head.len() + 16 * self.ncols));
-        buf.push_str(&self.head);
-        for i in 0..self.ncols {
-            if i > 0 {
-                buf.push(',');
-            }
-            push_pg_literal(&mut buf, &input_value(ev, i));
-        }
-        buf.push(')');
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let Some(tx) = tx else {
-            self.counters.lose(1, "output not started");
-            return Ret::Err;
-        };
-        match tx.try_send(Msg::Row(buf)) {
-            Ok(()) => Ret::Ok,
-            Err(TrySendError::Full(m)) => {
-                self.counters.ring_full.fetch_add(1, Ordering::Relaxed);
-                if tx.send_timeout(m, RING_WAIT).is_ok() {
-                    Ret::Ok
-                } else {
-                    self.counters
-                        .lose(1, "writer queue full (ring_buffer_size) for over a second");
-                    Ret::Err
+        let sp = self.stack_plan(ev);
+        let row = match self.sh.columns.get() {
+            Some(t) => {
+                let Some(plan) = sp.plan.get_or_init(|| self.sh.plan(t, &sp.names)) else {
+                    self.sh.refuse();
+                    return Ret::Err;
+                };
+                let mut buf = String::with_capacity(t.head.len() + 16 * plan.len());
+                buf.push_str(&t.head);
+                for (i, &p) in plan.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(',');
+                    }
+                    Self::literal(ev, p as usize, &mut buf);
                 }
+                buf.push(')');
+                Row::Stmt(buf)
             }
-            Err(TrySendError::Disconnected(_)) => {
-                self.counters.lose(1, "writer thread gone");
-                Ret::Err
+            None => {
+                let n = ev.wildcard_len();
+                let mut d = Deferred {
+                    names: sp.names.clone(),
+                    text: String::with_capacity(12 * n),
+                    ends: Vec::with_capacity(n),
+                };
+                for p in 0..n {
+                    Self::literal(ev, p, &mut d.text);
+                    d.ends.push(d.text.len() as u32);
+                }
+                Row::Deferred(d)
+            }
+        };
+        self.send(row)
+    }
+
+    fn signal(&self, sig: Signal) {
+        if sig == Signal::Hup {
+            if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                let _ = tx.try_send(Msg::Hup);
             }
         }
     }
@@ -476,7 +731,7 @@ impl Stage for Pgsql {
         if let Some(tx) = tx {
             let (ack_tx, ack_rx) = bounded(1);
             if tx.send(Msg::Flush(ack_tx)).is_ok() {
-                let _ = ack_rx.recv_timeout(FLUSH_WAIT + Duration::from_secs(30));
+                let _ = ack_rx.recv_timeout(Duration::from_secs(60));
             }
         }
     }
@@ -490,95 +745,37 @@ impl Stage for Pgsql {
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let c = &self.counters;
+        let c = &self.sh.counters;
         vec![
             ("rows", c.rows.load(Ordering::Relaxed)),
             ("lost", c.lost.load(Ordering::Relaxed)),
-            ("errors", c.errors.load(Ordering::Relaxed)),
+            ("rejected", c.errors.load(Ordering::Relaxed)),
             ("backlog", c.backlog.load(Ordering::Relaxed)),
             ("backlog_bytes", c.backlog_bytes.load(Ordering::Relaxed)),
             ("reconnects", c.reconnects.load(Ordering::Relaxed)),
+            (
+                "connect_failures",
+                c.connect_failures.load(Ordering::Relaxed),
+            ),
             ("ring_full", c.ring_full.load(Ordering::Relaxed)),
         ]
     }
 }
 
-fn config_from(o: &ulogd_core::Options) -> Result<(Config, String), PluginError> {
-    let err = |name: &str, msg: String| PluginError::new(o.error(name, msg).to_string());
-    let mut cfg = if o.str("connstring").is_empty() {
-        let mut c = Config::new();
-        let host = o.str("host");
-        c.host(if host.is_empty() {
-            "/var/run/postgresql"
-        } else {
-            host
-        });
-        let port = o.int("port");
-        if port != 0 {
-            let p = u16::try_from(port)
-                .map_err(|_| err("port", "must be a port number".to_string()))?;
-            c.port(p);
-        }
-        if !o.str("user").is_empty() {
-            c.user(o.str("user"));
-        }
-        if !o.str("pass").is_empty() {
-            c.password(o.str("pass"));
-        }
-        c.dbname(o.str("db"));
-        c
-    } else {
-        o.str("connstring").parse::<Config>().map_err(|e| {
-            err(
-                "connstring",
-                format!("not a PostgreSQL connection string: {e}"),
-            )
-        })?
-    };
-    let ct = o.int("connect_timeout");
-    if ct > 0 {
-        cfg.connect_timeout(Duration::from_secs(ct as u64));
-    }
-    cfg.application_name("ulogd");
-    // Functions named by `procedure` are found in `schema` first, as the table is.
-    let schema = o.str("schema");
-    if !schema.is_empty()
-        && schema != "public"
-        && cfg.get_options().is_none()
-        && schema
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        cfg.options(&format!("-c search_path={schema},public"));
-    }
-    let describe = format!(
-        "database {} on {}",
-        cfg.get_dbname().unwrap_or("?"),
-        cfg.get_hosts()
-            .iter()
-            .map(|h| match h {
-                postgres::config::Host::Tcp(s) => s.clone(),
-                postgres::config::Host::Unix(p) => p.display().to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    Ok((cfg, describe))
-}
-
 /// The columns of `schema.table` (a table or a view), in order.
-fn read_columns(cfg: &Config, schema: &str, table: &str) -> Result<Vec<String>, String> {
-    let mut client = cfg.connect(NoTls).map_err(|e| e.to_string())?;
-    let rows = client
-        .query(
-            "SELECT a.attname::text FROM pg_attribute a \
-             JOIN pg_class c ON a.attrelid = c.oid \
-             JOIN pg_namespace n ON c.relnamespace = n.oid \
-             WHERE c.relname = $1 AND n.nspname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attnum",
-            &[&table, &schema],
-        )
-        .map_err(|e| e.to_string())?;
+fn read_columns(
+    client: &mut Client,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>, postgres::Error> {
+    let rows = client.query(
+        "SELECT a.attname::text FROM pg_attribute a \
+         JOIN pg_class c ON a.attrelid = c.oid \
+         JOIN pg_namespace n ON c.relnamespace = n.oid \
+         WHERE c.relname = $1 AND n.nspname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum",
+        &[&table, &schema],
+    )?;
     Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
 
@@ -591,15 +788,19 @@ pub(crate) fn spec() -> PluginSpec {
         summary: "rows into PostgreSQL (columns of a table or view name the keys)",
         options: vec![
             OptionDef::string("db", "", "database name").required(),
-            OptionDef::string("host", "", "server host (default: the local socket)"),
-            OptionDef::string("user", "", "user name"),
-            OptionDef::string("pass", "", "password"),
+            OptionDef::string("host", "", "server host or socket directory (default: /var/run/postgresql)"),
+            OptionDef::string("user", "", "user name (default: PGUSER, else the user ulogd runs as)"),
+            OptionDef::string(
+                "pass",
+                "",
+                "password (default: PGPASSWORD, else ~/.pgpass or PGPASSFILE, as libpq)",
+            ),
             OptionDef::int("port", "0", "server port (0: 5432)"),
             OptionDef::string("schema", "public", "schema of the table"),
             OptionDef::string(
                 "connstring",
                 "",
-                "libpq connection string; overrides db, host, user, pass and port",
+                "libpq connection string (key=value or postgresql:// URL; sslmode, sslrootcert, passfile...); overrides host, port, user and pass",
             ),
             OptionDef::string("table", "", "table or view whose columns name the keys").required(),
             OptionDef::string(
@@ -609,8 +810,8 @@ pub(crate) fn spec() -> PluginSpec {
             ),
             OptionDef::int(
                 "reconnect",
-                "0",
-                "seconds between reconnection attempts; 0 gives up when the connection is lost",
+                "2",
+                "seconds before reconnecting after a failure (doubling up to 30 s); 0 gives up at the first failure",
             ),
             OptionDef::int(
                 "connect_timeout",
@@ -620,24 +821,29 @@ pub(crate) fn spec() -> PluginSpec {
             OptionDef::int(
                 "backlog_memcap",
                 "0",
-                "bytes of rows kept while the database is unreachable (0: none)",
+                "bytes of rows kept while the database is unreachable, beyond ring_buffer_size rows",
+            ),
+            OptionDef::int(
+                "backlog_oneshot_requests",
+                "10",
+                "accepted for ulogd2 configurations; ours writes its backlog in transactions of 256 rows",
             ),
             OptionDef::int(
                 "ring_buffer_size",
                 "1024",
-                "rows queued to the writer thread (0: 1024)",
+                "rows queued to the writer thread, and at least as many kept while the database is unreachable (0: 1024)",
             ),
         ],
         inputs: vec![],
         outputs: vec![],
-        wildcard: false,
+        wildcard: true,
         build: Box::new(|ctx| {
             let o = ctx.options;
             let err = |name: &str, msg: &str| PluginError::new(o.error(name, msg).to_string());
-            let (config, describe) = config_from(o)?;
             for n in [
                 "reconnect",
                 "backlog_memcap",
+                "backlog_oneshot_requests",
                 "ring_buffer_size",
                 "connect_timeout",
             ] {
@@ -650,46 +856,45 @@ pub(crate) fn spec() -> PluginSpec {
                 n if n > 1 << 24 => return Err(err("ring_buffer_size", "too large")),
                 n => n as usize,
             };
-            let schema = o.str("schema");
-            let table = o.str("table");
-            let cols = read_columns(&config, schema, table).map_err(|e| {
-                PluginError::new(format!(
-                    "PGSQL: cannot read the columns of {schema}.{table} from {describe}: {e}"
-                ))
+            let port = u16::try_from(o.int("port"))
+                .map_err(|_| err("port", "must be a port number"))?;
+            let target = pgconn::target(&pgconn::Params {
+                connstring: o.str("connstring"),
+                host: o.str("host"),
+                port,
+                user: o.str("user"),
+                pass: o.str("pass"),
+                db: o.str("db"),
+                connect_timeout: Duration::from_secs(o.int("connect_timeout") as u64),
+                schema: o.str("schema"),
+            })
+            .map_err(|m| {
+                let opt = if o.str("connstring").is_empty() { "host" } else { "connstring" };
+                err(opt, &m)
             })?;
-            if cols.is_empty() {
-                return Err(PluginError::new(format!(
-                    "PGSQL: no table or view {schema}.{table} in {describe}"
-                )));
-            }
-            let mut keys = Vec::new();
-            let mut active = Vec::new();
-            for (i, c) in cols.iter().enumerate() {
-                if is_inactive_column(i, c) {
-                    continue;
-                }
-                keys.push(KeyDef::dynamic(column_to_key(c), KeyType::Any).optional());
-                active.push(c.as_str());
-            }
-            let head = statement_head(o.str("procedure"), schema, table, &active)
+            // The procedure is checked now; the columns when the output starts.
+            statement_head(o.str("procedure"), o.str("schema"), o.str("table"), &[])
                 .map_err(|m| err("procedure", &m))?;
             Ok(Built::Stage {
                 stage: Arc::new(Pgsql {
-                    head,
-                    ncols: keys.len(),
-                    ring,
-                    settings: Arc::new(Settings {
-                        config,
-                        describe,
+                    sh: Arc::new(Shared {
+                        id: ctx.id.to_string(),
+                        target,
+                        schema: o.str("schema").to_string(),
+                        table: o.str("table").to_string(),
+                        procedure: o.str("procedure").to_string(),
                         reconnect: Duration::from_secs(o.int("reconnect") as u64),
                         memcap: o.int("backlog_memcap") as u64,
+                        keep_rows: ring,
+                        columns: OnceLock::new(),
+                        counters: Counters::default(),
                     }),
-                    counters: Arc::default(),
+                    ring,
+                    plans: RwLock::new(Vec::new()),
                     tx: Mutex::new(None),
-                    free: Mutex::new(None),
                     thread: Mutex::new(None),
                 }),
-                inputs: Inputs::Keys(keys),
+                inputs: Inputs::All,
                 outputs: vec![],
             })
         }),

@@ -5,15 +5,22 @@
 //! `create_table` (`auto`, the default, or `1`) a missing table is created from the
 //! keys the stack carries, with column types that fit them. Rows are inserted in one
 //! transaction committed every `commit_interval` seconds, every `batch_size` rows
-//! and at shutdown. A locked database is waited for (`busy_timeout`); a row that
-//! still cannot be written is counted (`busy`, `lost`) and logged, never dropped
-//! silently.
+//! and at shutdown.
+//!
+//! Instances naming one file (ulogd2's `sqlite3_ct` + `sqlite3_pkt` stanzas) share one
+//! connection and one transaction, so they never lock each other out. A database
+//! locked by another process is waited for once (`busy_timeout`); then, for a while,
+//! rows are kept in memory (up to 100000, counted in `busy`) without waiting, and
+//! written in order when the lock is free, so neither the event loop nor shutdown
+//! sleeps row after row. At shutdown the lock is waited for once more; rows still
+//! kept are counted as `lost` and logged, never dropped silently.
 
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use ulogd_core::{
     Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Ret, Stage,
@@ -36,26 +43,18 @@ struct Created {
     param_of: Vec<Option<usize>>,
 }
 
-struct Inner {
-    conn: Option<Connection>,
-    layout: Layout,
-    insert: String,
-    in_tx: bool,
-    pending: u64,
-    rows: u64,
-    commits: u64,
-    busy: u64,
-    lost: u64,
-    errors: u64,
-}
-
 struct Sqlite {
     path: String,
     table: String,
     batch_size: u64,
     commit_interval: Duration,
     busy_timeout: Duration,
-    inner: Mutex<Inner>,
+    /// The layout and insert statement found at build, until `start` hands them to
+    /// the shared database.
+    initial: Mutex<Option<(Layout, String)>>,
+    db: Mutex<Option<(SharedDb, usize)>>,
+    /// Counters after `stop` (the shared database may be gone).
+    last: Mutex<Vec<(&'static str, u64)>>,
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -126,59 +125,193 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, idx: usize, v: SqlValue<'_>) -> rusq
     }
 }
 
-impl Sqlite {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// One open database file, shared by every SQLITE3 instance that names it.
+///
+/// ulogd2's documented stanzas (`sqlite3_ct` and `sqlite3_pkt`) put two tables in one
+/// file. Two connections would each hold a write transaction for `commit_interval`
+/// and lock each other out, so instances on one file (same device and inode) share
+/// this connection and its one transaction; each keeps its own statement and counters.
+struct Db {
+    path: String,
+    conn: Connection,
+    in_tx: bool,
+    commits: u64,
+    /// After a failed wait for another process's lock: until then, try without
+    /// waiting, so neither the event loop nor shutdown sleeps row after row.
+    busy_until: Option<Instant>,
+    busy_timeout: Duration,
+    slots: Vec<Slot>,
+    /// Rows that met another process's lock, in arrival order (slot, values): written
+    /// before any newer row once the lock is free, at most [`QUEUE_MAX`].
+    queued: VecDeque<(usize, Vec<Value>)>,
+}
 
-    fn lose(&self, g: &mut Inner, why: &str) {
-        g.lost += 1;
-        if super::worth_logging(g.lost) {
+/// Rows kept in memory while another process holds the database's write lock.
+const QUEUE_MAX: usize = 100_000;
+
+/// One instance's part of a shared [`Db`].
+struct Slot {
+    layout: Layout,
+    insert: String,
+    pending: u64,
+    rows: u64,
+    busy: u64,
+    lost: u64,
+    errors: u64,
+}
+
+type SharedDb = Arc<Mutex<Db>>;
+
+/// A file's (device, inode).
+type FileId = (u64, u64);
+
+/// Open databases by file.
+static OPEN: Mutex<Vec<(FileId, std::sync::Weak<Mutex<Db>>)>> = Mutex::new(Vec::new());
+
+fn file_id(path: &str) -> std::io::Result<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// The shared connection to `path`, opened if no instance has it open.
+fn open_shared(path: &str, busy_timeout: Duration) -> Result<SharedDb, String> {
+    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    open.retain(|(_, w)| w.strong_count() > 0);
+    if let Ok(id) = file_id(path) {
+        if let Some(db) = open
+            .iter()
+            .find(|(i, _)| *i == id)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            let mut g = db.lock().unwrap_or_else(|e| e.into_inner());
+            // The longest wait any instance on the file asked for.
+            if busy_timeout > g.busy_timeout {
+                g.busy_timeout = busy_timeout;
+                let _ = g.conn.busy_timeout(busy_timeout);
+            }
+            drop(g);
+            return Ok(db);
+        }
+    }
+    let conn = Connection::open(path).map_err(|e| format!("cannot open database {path}: {e}"))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| format!("{path}: {e}"))?;
+    conn.set_prepared_statement_cache_capacity(16);
+    let id = file_id(path).map_err(|e| format!("{path}: {e}"))?;
+    let db = Arc::new(Mutex::new(Db {
+        path: path.to_string(),
+        conn,
+        in_tx: false,
+        commits: 0,
+        busy_until: None,
+        busy_timeout,
+        slots: Vec::new(),
+        queued: VecDeque::new(),
+    }));
+    open.push((id, Arc::downgrade(&db)));
+    Ok(db)
+}
+
+/// A value kept while the database is locked (the same rules as [`bind`]).
+fn owned(v: SqlValue<'_>) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Uint(x) => match i64::try_from(x) {
+            Ok(i) => Value::Integer(i),
+            Err(_) => Value::Text(x.to_string()),
+        },
+        SqlValue::Int(x) => Value::Integer(x),
+        SqlValue::Bool(b) => Value::Integer(b as i64),
+        SqlValue::Addr(a) => Value::Text(a.to_string()),
+        SqlValue::Text(b) | SqlValue::RawStr(b) => {
+            let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+            Value::Text(String::from_utf8_lossy(&b[..end]).into_owned())
+        }
+        SqlValue::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+impl Db {
+    fn lose(&mut self, slot: usize, why: &str) {
+        let s = &mut self.slots[slot];
+        s.lost += 1;
+        if super::worth_logging(s.lost) {
             log::error!(
                 "SQLITE3 {}: row not written ({why}); {} rows lost so far",
                 self.path,
-                g.lost
+                s.lost
             );
         }
     }
 
-    fn commit(&self, g: &mut Inner) {
-        if !g.in_tx {
+    fn pending(&self) -> u64 {
+        self.slots.iter().map(|s| s.pending).sum()
+    }
+
+    /// Waits for another process's lock at most `busy_timeout`, and not at all again
+    /// for a while after such a wait failed.
+    fn set_wait(&mut self) {
+        let wait = match self.busy_until {
+            Some(t) if Instant::now() < t => Duration::ZERO,
+            _ => self.busy_timeout,
+        };
+        let _ = self.conn.busy_timeout(wait);
+    }
+
+    fn note_busy(&mut self) {
+        if !matches!(self.busy_until, Some(t) if Instant::now() < t) {
+            self.busy_until = Some(Instant::now() + self.busy_timeout.max(Duration::from_secs(1)));
+        }
+    }
+
+    /// Commits the open transaction (every instance's rows on this file).
+    fn commit(&mut self) {
+        if !self.in_tx {
             return;
         }
-        let Some(conn) = g.conn.as_ref() else { return };
-        match conn.execute_batch("COMMIT") {
+        self.set_wait();
+        match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
-                g.in_tx = false;
-                g.pending = 0;
-                g.commits += 1;
+                self.in_tx = false;
+                self.commits += 1;
+                for s in &mut self.slots {
+                    s.pending = 0;
+                }
             }
             Err(e) if is_busy(&e) => {
                 // The transaction stays open; the next tick tries again.
-                g.busy += 1;
+                self.note_busy();
+                for s in &mut self.slots {
+                    if s.pending > 0 {
+                        s.busy += 1;
+                    }
+                }
                 log::warn!(
                     "SQLITE3 {}: database busy at commit ({} rows waiting); retrying",
                     self.path,
-                    g.pending
+                    self.pending()
                 );
             }
             Err(e) => {
                 log::error!(
                     "SQLITE3 {}: commit failed: {e}; {} rows lost",
                     self.path,
-                    g.pending
+                    self.pending()
                 );
-                let _ = conn.execute_batch("ROLLBACK");
-                g.lost += g.pending;
-                g.rows -= g.pending;
-                g.in_tx = false;
-                g.pending = 0;
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for s in &mut self.slots {
+                    s.lost += s.pending;
+                    s.rows -= s.pending;
+                    s.pending = 0;
+                }
+                self.in_tx = false;
             }
         }
     }
 
-    /// Creates the table from the keys of `ev`'s stack (first event of that stack).
-    fn create(&self, g: &mut Inner, ev: &Event<'_>) -> Result<Created, String> {
+    /// Creates `table` from the keys of `ev`'s stack (first event of that stack).
+    fn create(&mut self, slot: usize, table: &str, ev: &Event<'_>) -> Result<Created, String> {
         let mut cols: Vec<(String, KeyType, usize)> = Vec::new();
         for (pos, (def, _)) in ev.wildcard().enumerate() {
             let col = super::key_to_column(&def.name);
@@ -191,21 +324,20 @@ impl Sqlite {
         if cols.is_empty() {
             return Err("no keys upstream to make columns of".into());
         }
-        let conn = g.conn.as_ref().ok_or("database not open")?;
         let defs: Vec<String> = cols
             .iter()
             .map(|(c, ty, _)| format!("{} {}", quote_ident(c), sqlite_type(*ty)))
             .collect();
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {} ({})",
-            quote_ident(&self.table),
-            defs.join(", ")
-        ))
-        .map_err(|e| format!("cannot create table {}: {e}", self.table))?;
+        self.conn
+            .execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS {} ({})",
+                quote_ident(table),
+                defs.join(", ")
+            ))
+            .map_err(|e| format!("cannot create table {table}: {e}"))?;
         log::info!(
-            "SQLITE3 {}: created table {} with {} columns",
+            "SQLITE3 {}: created table {table} with {} columns",
             self.path,
-            self.table,
             cols.len()
         );
         let mut param_of = vec![None; ev.wildcard_len()];
@@ -213,22 +345,123 @@ impl Sqlite {
             param_of[*pos] = Some(i + 1);
         }
         let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
-        g.insert = insert_sql(&self.table, &names);
+        self.slots[slot].insert = insert_sql(table, &names);
         Ok(Created {
             wildcard_len: ev.wildcard_len(),
             param_of,
         })
     }
 
-    fn write_row(&self, g: &mut Inner, ev: &Event<'_>) -> Result<(), rusqlite::Error> {
-        let Inner {
-            conn,
-            layout,
-            insert,
-            ..
-        } = g;
-        let conn = conn.as_ref().expect("checked by caller");
-        let mut stmt = conn.prepare_cached(insert)?;
+    /// The values of `ev`'s row, by parameter, owned (to keep while locked).
+    fn row_values(&self, slot: usize, ev: &Event<'_>) -> Vec<Value> {
+        match &self.slots[slot].layout {
+            Layout::Columns => {
+                let n = self
+                    .conn
+                    .prepare_cached(&self.slots[slot].insert)
+                    .map_or(0, |s| s.parameter_count());
+                (0..n).map(|i| owned(input_value(ev, i))).collect()
+            }
+            Layout::Create(Some(c)) => {
+                let n = c.param_of.iter().flatten().count();
+                let mut vals = vec![Value::Null; n];
+                for (pos, (def, v)) in ev.wildcard().enumerate() {
+                    if let Some(&Some(p)) = c.param_of.get(pos) {
+                        vals[p - 1] = owned(super::from_value(v, def.ty));
+                    }
+                }
+                vals
+            }
+            Layout::Create(None) => Vec::new(),
+        }
+    }
+
+    /// Opens the transaction if needed; `false` while another process holds the lock.
+    fn begin(&mut self) -> Result<bool, rusqlite::Error> {
+        if self.in_tx {
+            return Ok(true);
+        }
+        self.set_wait();
+        match self.conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                self.in_tx = true;
+                Ok(true)
+            }
+            Err(e) if is_busy(&e) => {
+                self.note_busy();
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the rows kept while the database was locked; `false` if some remain.
+    fn drain_queue(&mut self) -> bool {
+        if self.queued.is_empty() {
+            return true;
+        }
+        match self.begin() {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                log::error!("SQLITE3 {}: cannot write kept rows: {e}", self.path);
+                return false;
+            }
+        }
+        let n = self.queued.len();
+        while let Some((slot, vals)) = self.queued.pop_front() {
+            let res = self
+                .conn
+                .prepare_cached(&self.slots[slot].insert)
+                .and_then(|mut stmt| {
+                    for (i, v) in vals.iter().enumerate() {
+                        stmt.raw_bind_parameter(i + 1, v)?;
+                    }
+                    stmt.raw_execute()
+                });
+            let s = &mut self.slots[slot];
+            match res {
+                Ok(_) => {
+                    s.rows += 1;
+                    s.pending += 1;
+                }
+                Err(e) => {
+                    s.errors += 1;
+                    let msg = e.to_string();
+                    self.lose(slot, &msg);
+                }
+            }
+        }
+        log::info!(
+            "SQLITE3 {}: database free again; {n} kept rows written",
+            self.path
+        );
+        true
+    }
+
+    /// Keeps a row that met another process's lock.
+    fn keep(&mut self, slot: usize, ev: &Event<'_>) {
+        self.slots[slot].busy += 1;
+        if self.queued.len() >= QUEUE_MAX {
+            self.lose(
+                slot,
+                "database locked by another process and 100000 rows already kept",
+            );
+            return;
+        }
+        if self.queued.is_empty() {
+            log::warn!(
+                "SQLITE3 {}: database locked by another process for longer than busy_timeout; keeping rows until it is free",
+                self.path
+            );
+        }
+        let vals = self.row_values(slot, ev);
+        self.queued.push_back((slot, vals));
+    }
+
+    fn write_row(&mut self, slot: usize, ev: &Event<'_>) -> Result<(), rusqlite::Error> {
+        let Slot { layout, insert, .. } = &self.slots[slot];
+        let mut stmt = self.conn.prepare_cached(insert)?;
         match layout {
             Layout::Columns => {
                 for i in 0..stmt.parameter_count() {
@@ -249,92 +482,112 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    fn db(&self) -> Option<(SharedDb, usize)> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 impl Stage for Sqlite {
     fn start(&self) -> Result<(), PluginError> {
-        let conn = Connection::open(&self.path).map_err(|e| {
-            PluginError::new(format!("SQLITE3: cannot open database {}: {e}", self.path))
-        })?;
-        conn.busy_timeout(self.busy_timeout)
-            .map_err(|e| PluginError::new(format!("SQLITE3 {}: {e}", self.path)))?;
-        conn.set_prepared_statement_cache_capacity(4);
-        let mut g = self.lock();
-        if matches!(g.layout, Layout::Columns) {
+        let shared = open_shared(&self.path, self.busy_timeout)
+            .map_err(|e| PluginError::new(format!("SQLITE3: {e}")))?;
+        let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let (layout, insert) = self
+            .initial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| PluginError::new("SQLITE3: started twice"))?;
+        if matches!(layout, Layout::Columns) {
             // Fails now, not at the first row, if the table changed since start-up.
-            conn.prepare_cached(&g.insert).map_err(|e| {
+            g.conn.prepare_cached(&insert).map_err(|e| {
                 PluginError::new(format!(
                     "SQLITE3 {}: cannot prepare insert into {}: {e}",
                     self.path, self.table
                 ))
             })?;
         }
-        g.conn = Some(conn);
+        g.slots.push(Slot {
+            layout,
+            insert,
+            pending: 0,
+            rows: 0,
+            busy: 0,
+            lost: 0,
+            errors: 0,
+        });
+        let slot = g.slots.len() - 1;
+        drop(g);
+        *self.db.lock().unwrap_or_else(|e| e.into_inner()) = Some((shared, slot));
         Ok(())
     }
 
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let mut g = self.lock();
-        if g.conn.is_none() {
-            self.lose(&mut g, "database not open");
+        let Some((shared, slot)) = self.db() else {
+            log::error!("SQLITE3 {}: row not written (database not open)", self.path);
             return Ret::Err;
-        }
-        match &g.layout {
-            Layout::Create(None) => match self.create(&mut g, ev) {
-                Ok(c) => g.layout = Layout::Create(Some(c)),
+        };
+        let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+        match &g.slots[slot].layout {
+            Layout::Create(None) => match g.create(slot, &self.table, ev) {
+                Ok(c) => g.slots[slot].layout = Layout::Create(Some(c)),
                 Err(e) => {
                     log::error!("SQLITE3 {}: {e}", self.path);
-                    self.lose(&mut g, "no table");
+                    g.lose(slot, "no table");
                     return Ret::Err;
                 }
             },
             Layout::Create(Some(c)) if c.wildcard_len != ev.wildcard_len() => {
-                self.lose(
-                    &mut g,
+                g.lose(
+                    slot,
                     "create_table made the table for another stack's keys; give this stack its own instance",
                 );
                 return Ret::Err;
             }
             _ => {}
         }
-        if !g.in_tx {
-            let conn = g.conn.as_ref().expect("checked above");
-            match conn.execute_batch("BEGIN IMMEDIATE") {
-                Ok(()) => g.in_tx = true,
-                Err(e) if is_busy(&e) => {
-                    g.busy += 1;
-                    self.lose(
-                        &mut g,
-                        "database locked by another process for longer than busy_timeout",
-                    );
-                    return Ret::Err;
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    self.lose(&mut g, &msg);
-                    return Ret::Err;
-                }
+        if !g.drain_queue() {
+            g.keep(slot, ev);
+            return Ret::Ok;
+        }
+        match g.begin() {
+            Ok(true) => {}
+            Ok(false) => {
+                g.keep(slot, ev);
+                return Ret::Ok;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                g.lose(slot, &msg);
+                return Ret::Err;
             }
         }
-        match self.write_row(&mut g, ev) {
+        match g.write_row(slot, ev) {
             Ok(()) => {
-                g.rows += 1;
-                g.pending += 1;
-                if g.pending >= self.batch_size {
-                    self.commit(&mut g);
+                let s = &mut g.slots[slot];
+                s.rows += 1;
+                s.pending += 1;
+                if s.pending >= self.batch_size {
+                    g.commit();
                 }
                 Ret::Ok
             }
             Err(e) => {
-                g.errors += 1;
+                g.slots[slot].errors += 1;
                 let msg = e.to_string();
-                self.lose(&mut g, &msg);
+                g.lose(slot, &msg);
                 Ret::Err
             }
         }
     }
 
     fn tick(&self) {
-        let mut g = self.lock();
-        self.commit(&mut g);
+        if let Some((shared, _)) = self.db() {
+            let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+            g.drain_queue();
+            g.commit();
+        }
     }
 
     fn tick_interval(&self) -> Option<Duration> {
@@ -342,40 +595,60 @@ impl Stage for Sqlite {
     }
 
     fn flush(&self) {
-        let mut g = self.lock();
-        self.commit(&mut g);
+        self.tick();
     }
 
     fn stop(&self) {
-        let mut g = self.lock();
-        self.commit(&mut g);
-        if g.in_tx {
-            // Still busy after the last try: wait for it once more, then give up loudly.
-            std::thread::sleep(self.busy_timeout);
-            self.commit(&mut g);
-            if g.in_tx {
-                log::error!(
-                    "SQLITE3 {}: database still locked at shutdown; {} rows lost",
-                    self.path,
-                    g.pending
-                );
-                g.lost += g.pending;
-                g.rows -= g.pending;
-            }
+        let Some((shared, slot)) = self.db.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+        // Shutdown waits for another process's lock once, at most busy_timeout.
+        g.busy_until = None;
+        g.drain_queue();
+        g.commit();
+        let kept = g.queued.iter().filter(|(s, _)| *s == slot).count() as u64;
+        if kept > 0 {
+            g.queued.retain(|(s, _)| *s != slot);
+            log::error!(
+                "SQLITE3 {}: database still locked by another process at shutdown; {kept} kept rows lost",
+                self.path
+            );
+            g.slots[slot].lost += kept;
         }
-        g.conn = None;
+        if g.in_tx && g.slots[slot].pending > 0 {
+            let s = &mut g.slots[slot];
+            log::error!(
+                "SQLITE3 {}: database still locked at shutdown; {} rows lost",
+                self.path,
+                s.pending
+            );
+            s.lost += s.pending;
+            s.rows -= s.pending;
+            s.pending = 0;
+        }
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = counters_of(&g, slot);
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let g = self.lock();
-        vec![
-            ("rows", g.rows),
-            ("commits", g.commits),
-            ("busy", g.busy),
-            ("lost", g.lost),
-            ("errors", g.errors),
-        ]
+        match self.db() {
+            Some((shared, slot)) => {
+                counters_of(&shared.lock().unwrap_or_else(|e| e.into_inner()), slot)
+            }
+            None => self.last.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
     }
+}
+
+fn counters_of(g: &Db, slot: usize) -> Vec<(&'static str, u64)> {
+    let s = &g.slots[slot];
+    vec![
+        ("rows", s.rows),
+        ("commits", g.commits),
+        ("busy", s.busy),
+        ("lost", s.lost),
+        ("errors", s.errors),
+    ]
 }
 
 /// The SQLITE3 plugin.
@@ -465,18 +738,9 @@ pub(crate) fn spec() -> PluginSpec {
                     batch_size: batch as u64,
                     commit_interval: Duration::from_secs(interval as u64),
                     busy_timeout: Duration::from_millis(busy as u64),
-                    inner: Mutex::new(Inner {
-                        conn: None,
-                        layout,
-                        insert,
-                        in_tx: false,
-                        pending: 0,
-                        rows: 0,
-                        commits: 0,
-                        busy: 0,
-                        lost: 0,
-                        errors: 0,
-                    }),
+                    initial: Mutex::new(Some((layout, insert))),
+                    db: Mutex::new(None),
+                    last: Mutex::new(Vec::new()),
                 }),
                 inputs,
                 outputs: vec![],

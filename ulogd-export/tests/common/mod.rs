@@ -228,6 +228,10 @@ impl PgDb {
     /// Creates one, or prints why the PostgreSQL tests are skipped and returns `None`.
     pub fn create() -> Option<PgDb> {
         if let Err(e) = psql("ulogd", "select 1") {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL not reachable on {PG_HOST}:5432 as {PG_USER} under CI=true (run .ci/start-postgres): {e}"
+            );
             eprintln!(
                 "SKIP: PostgreSQL not reachable on {PG_HOST}:5432 as {PG_USER} (run .ci/start-postgres): {e}"
             );
@@ -269,5 +273,229 @@ impl Drop for PgDb {
                 &format!("dropdb --if-exists --force {}", self.name),
             ])
             .status();
+    }
+}
+
+/// Emits its events `per_tick` every 10 ms (100 events/s with `per_tick = 1`), then
+/// finishes; with `forever`, it never finishes (for stop tests).
+pub struct Paced {
+    pub events: std::sync::Arc<Vec<Vec<(usize, OwnedValue)>>>,
+    pub next: usize,
+    pub per_tick: usize,
+    pub forever: bool,
+}
+
+impl ulogd_core::Source for Paced {
+    fn start(
+        &mut self,
+        setup: &mut dyn ulogd_core::SourceSetup,
+    ) -> Result<(), ulogd_core::PluginError> {
+        setup.add_timer(
+            std::time::Duration::from_millis(10),
+            Some(std::time::Duration::from_millis(10)),
+        );
+        Ok(())
+    }
+    fn run(
+        &mut self,
+        wake: ulogd_core::Wake,
+        emit: &mut dyn ulogd_core::Emit,
+    ) -> Result<ulogd_core::Flow, ulogd_core::PluginError> {
+        if let ulogd_core::Wake::Timer(_) = wake {
+            let mut n = 0;
+            while n < self.per_tick && (self.forever || self.next < self.events.len()) {
+                let evs = self.events.clone();
+                let e = &evs[self.next % evs.len()];
+                let r = emit.emit(&mut |ev| {
+                    for (i, v) in e {
+                        ulogd_core::testing::set_owned(ev, *i, v);
+                    }
+                    true
+                });
+                if r.is_err() {
+                    return Ok(ulogd_core::Flow::Idle);
+                }
+                self.next += 1;
+                n += 1;
+            }
+        }
+        Ok(if !self.forever && self.next >= self.events.len() {
+            ulogd_core::Flow::Finished
+        } else {
+            ulogd_core::Flow::Idle
+        })
+    }
+}
+
+/// A paced source plugin `name` with `outputs`, emitting `events`.
+pub fn paced_spec(
+    name: &'static str,
+    outputs: Vec<KeyDef>,
+    events: Vec<Vec<(usize, OwnedValue)>>,
+    per_tick: usize,
+    forever: bool,
+) -> ulogd_core::PluginSpec {
+    let events = std::sync::Arc::new(events);
+    ulogd_core::PluginSpec {
+        name,
+        aliases: &[],
+        kind: ulogd_core::Kind::Source,
+        summary: "test source: events paced by a timer",
+        options: vec![],
+        inputs: vec![],
+        outputs: outputs.clone(),
+        wildcard: false,
+        build: Box::new(move |_| {
+            Ok(ulogd_core::Built::Source {
+                source: Box::new(Paced {
+                    events: events.clone(),
+                    next: 0,
+                    per_tick,
+                    forever,
+                }),
+                outputs: outputs.clone(),
+            })
+        }),
+    }
+}
+
+/// Packet keys as NFLOG produces them (the columns of ulogd2's `ulog_pkt`).
+pub fn pkt_keys() -> Vec<KeyDef> {
+    vec![
+        KeyDef::new("raw.pktlen", KeyType::U32),
+        KeyDef::new("raw.pktcount", KeyType::U32),
+        KeyDef::new("oob.prefix", KeyType::String),
+        KeyDef::new("oob.time.sec", KeyType::U32),
+        KeyDef::new("oob.time.usec", KeyType::U32),
+        KeyDef::new("oob.mark", KeyType::U32),
+        KeyDef::new("oob.hook", KeyType::U8),
+        KeyDef::new("oob.uid", KeyType::U32),
+        KeyDef::new("oob.gid", KeyType::U32),
+    ]
+}
+
+/// Packet `i` for [`pkt_keys`].
+pub fn pkt_event(i: u32) -> Vec<(usize, OwnedValue)> {
+    vec![
+        (0, OwnedValue::Uint(60 + i as u64)),
+        (1, OwnedValue::Uint(1)),
+        (2, OwnedValue::Bytes(format!("pkt{i} ").into_bytes())),
+        (3, OwnedValue::Uint(1_795_559_000 + i as u64)),
+        (4, OwnedValue::Uint(i as u64)),
+        (5, OwnedValue::Uint(0)),
+        (6, OwnedValue::Uint(1)),
+    ]
+}
+
+/// The daemon log of this test binary (every level), installed at the first call.
+pub fn log_path() -> &'static std::path::Path {
+    static P: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let p = tmpdir().join("ulogd.log");
+        let f = std::fs::File::create(&p).unwrap();
+        let logger: &'static FileLog = Box::leak(Box::new(FileLog(std::sync::Mutex::new(f))));
+        log::set_logger(logger).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+        p
+    })
+}
+
+/// Every log record of the test binary, one line each (the daemon's logger lives in
+/// ulogd-cli; the library only uses the `log` facade).
+struct FileLog(std::sync::Mutex<std::fs::File>);
+
+impl log::Log for FileLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        use std::io::Write;
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(f, "<{}> {}", r.level(), r.args());
+    }
+    fn flush(&self) {
+        use std::io::Write;
+        let _ = self.0.lock().unwrap_or_else(|e| e.into_inner()).flush();
+    }
+}
+
+/// What the daemon log holds so far.
+pub fn log_text() -> String {
+    let p = log_path();
+    log::logger().flush();
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// A TCP relay from a port of its own to PostgreSQL, that can be switched off (port
+/// closed, connections cut) and on again: a database server that goes away and
+/// comes back, without stopping the server other tests use.
+pub struct Relay {
+    pub port: u16,
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    /// A relay that is off (nothing listens on `port` yet).
+    pub fn new() -> Relay {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        Relay {
+            port,
+            on: Default::default(),
+            conns: Default::default(),
+        }
+    }
+
+    /// Starts listening and relaying.
+    pub fn up(&self) {
+        use std::sync::atomic::Ordering;
+        self.on.store(true, Ordering::SeqCst);
+        let l = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let on = self.on.clone();
+        let conns = self.conns.clone();
+        std::thread::spawn(move || {
+            while on.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        let Ok(s) = std::net::TcpStream::connect((PG_HOST, 5432)) else {
+                            continue;
+                        };
+                        conns.lock().unwrap().push(c.try_clone().unwrap());
+                        conns.lock().unwrap().push(s.try_clone().unwrap());
+                        for (mut a, mut b) in
+                            [(c.try_clone().unwrap(), s.try_clone().unwrap()), (s, c)]
+                        {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut a, &mut b);
+                                let _ = b.shutdown(std::net::Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+    }
+
+    /// Stops listening and cuts every relayed connection.
+    pub fn down(&self) {
+        self.on.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        // Let the accept loop see the flag and close the port.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    /// A PGSQL section for `db` through this relay.
+    pub fn section(&self, db: &PgDb, id: &str, table: &str, extra: &str) -> String {
+        format!(
+            "[{id}]\ndb=\"{}\"\nhost=\"{PG_HOST}\"\nuser=\"{PG_USER}\"\npass=\"{PG_PASS}\"\nport={}\ntable=\"{table}\"\nprocedure=\"INSERT\"\n{extra}\n",
+            db.name, self.port
+        )
     }
 }
