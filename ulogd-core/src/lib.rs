@@ -22,6 +22,7 @@ pub mod plugin;
 mod registry;
 pub mod testing;
 
+pub use engine::Doorbell;
 pub use engine::{
     Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report,
 };

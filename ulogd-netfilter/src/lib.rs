@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod filters;
+pub mod flow;
 pub mod packet;
 pub mod sources;
 pub mod wire;
@@ -11,4 +12,5 @@ pub mod wire;
 pub fn register(reg: &mut ulogd_core::Registry) {
     filters::register(reg);
     sources::register(reg);
+    flow::register(reg);
 }

@@ -17,6 +17,7 @@
 
 mod build;
 mod builder;
+mod hop;
 mod run;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +28,7 @@ use crate::key::KeyDef;
 use crate::plugin::{Completion, PoolEmpty, Ret, Stage};
 
 pub use builder::EngineBuilder;
+pub use hop::Doorbell;
 pub use run::{Engine, EngineError, EngineHandle, InstanceReport, Report};
 
 /// Per-instance event counters (shared by every stack using the instance).

@@ -170,6 +170,8 @@ pub struct Engine {
     workers: Vec<JoinHandle<()>>,
     tx: Option<crossbeam_channel::Sender<Job>>,
     started: bool,
+    /// Source stacking (`hop.rs`), upstream first.
+    hops: Vec<super::hop::HopLink>,
 }
 
 struct SignalPipe {
@@ -231,6 +233,7 @@ impl Engine {
                 message: format!("cannot create the event loop waker: {e}"),
             }]
         })?);
+        let hops = topo.hops;
         let sources = topo
             .sources
             .into_iter()
@@ -259,6 +262,7 @@ impl Engine {
             workers: Vec::new(),
             tx: None,
             started: false,
+            hops,
         })
     }
 
@@ -297,6 +301,8 @@ impl Engine {
                 ));
             }
         }
+        // Source stacking: which stacks feed which hop.
+        out.extend(super::hop::describe(&self.hops));
         out
     }
 
@@ -492,7 +498,10 @@ impl Engine {
                 log::info!("stopping on request");
                 return Ok(());
             }
-            if !self.sources.is_empty() && self.sources.iter().all(|s| s.finished) {
+            // A hop source (hop.rs) never finishes itself: it is drained at shutdown.
+            if self.sources.iter().any(|s| !s.inst.hop)
+                && self.sources.iter().all(|s| s.finished || s.inst.hop)
+            {
                 log::info!("every source has finished");
                 return Ok(());
             }
@@ -694,7 +703,8 @@ impl Engine {
     }
 
     fn shutdown(&mut self) {
-        for s in &mut self.sources {
+        // Hop sources stop in `hop::drain`, after what feeds them.
+        for s in self.sources.iter_mut().filter(|s| !s.inst.hop) {
             s.inst.source.stop();
         }
         // Let every event in flight finish.
@@ -704,6 +714,13 @@ impl Engine {
                 let _ = h.join();
             }
         }
+        // Source stacking: flush each hop and run its stacks, upstream first.
+        let mut srcs: Vec<_> = self
+            .sources
+            .iter_mut()
+            .map(|s| (&mut s.inst, &s.shared, &mut s.seq))
+            .collect();
+        super::hop::drain(&self.hops, &mut srcs, &self.stages);
         for st in &self.stages {
             st.stage.flush();
         }
