@@ -210,7 +210,10 @@ fn hops_chain_and_drain_upstream_first_at_shutdown() {
         let (reg, a, _) = registry(7);
         let e = Engine::from_str(&reg, "t.conf", &conf(threads, 16, stacks)).unwrap();
         let d = e.describe().join("\n");
-        assert!(d.contains("hop h1:PAIR ends 1 stack(s) and heads 1 stack(s)"), "{d}");
+        assert!(
+            d.contains("hop h1:PAIR ends 1 stack(s) and heads 1 stack(s)"),
+            "{d}"
+        );
         e.run().unwrap();
         let rows = a.lock().unwrap();
         let sums: Vec<u64> = rows.iter().map(|r| get(r, "sum")).collect();
@@ -224,12 +227,19 @@ fn cycles_are_start_up_errors_naming_the_stacks() {
     let (reg, _, _) = registry(1);
     let stacks = "stack=src:SRC,h1:PAIR\nstack=h1:PAIR,r:RENAME,h2:PAIR\nstack=h2:PAIR,r2:RENAME,h1:PAIR\nstack=h2:PAIR,a:OUTA\n";
     let err = match Engine::from_str(&reg, "t.conf", &conf(0, 8, stacks)) {
-        Err(e) => e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        Err(e) => e
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
         Ok(_) => panic!("a cycle was accepted"),
     };
     assert!(err.contains("cycle"), "{err}");
     assert!(err.contains("'h1:PAIR,r:RENAME,h2:PAIR' (line 6)"), "{err}");
-    assert!(err.contains("'h2:PAIR,r2:RENAME,h1:PAIR' (line 7)"), "{err}");
+    assert!(
+        err.contains("'h2:PAIR,r2:RENAME,h1:PAIR' (line 7)"),
+        "{err}"
+    );
     assert!(!err.contains("h2:PAIR,a:OUTA"), "{err}");
 }
 
@@ -238,10 +248,17 @@ fn a_hop_cannot_stand_in_the_middle() {
     let (reg, _, _) = registry(1);
     let stacks = "stack=src:SRC,h:PAIR,a:OUTA\n";
     let err = match Engine::from_str(&reg, "t.conf", &conf(0, 8, stacks)) {
-        Err(e) => e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        Err(e) => e
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
         Ok(_) => panic!("accepted"),
     };
-    assert!(err.contains("PAIR is a sink, but stands in the middle"), "{err}");
+    assert!(
+        err.contains("PAIR is a sink, but stands in the middle"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -255,8 +272,14 @@ stack = ["src:SRC,h:PAIR", "h:PAIR,a:OUTA", "h:PAIR,b:OUTB"]
 "#;
     let e = Engine::from_str(&reg, "t.toml", text).unwrap();
     let d = e.describe();
-    assert!(d.iter().any(|l| l.contains("h  ->  h:PAIR,a:OUTA")), "{d:?}");
-    assert!(d.iter().any(|l| l.contains("src:SRC,h:PAIR  ->  h")), "{d:?}");
+    assert!(
+        d.iter().any(|l| l.contains("h  ->  h:PAIR,a:OUTA")),
+        "{d:?}"
+    );
+    assert!(
+        d.iter().any(|l| l.contains("src:SRC,h:PAIR  ->  h")),
+        "{d:?}"
+    );
     e.run().unwrap();
     assert_eq!(a.lock().unwrap().len(), 2);
     assert_eq!(b.lock().unwrap().len(), 2);

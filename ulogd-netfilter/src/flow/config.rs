@@ -136,12 +136,14 @@ impl FlowConfig {
                 "mark" | "oob.mark" => key.mark = true,
                 "tos" | "ip.tos" => key.tos = true,
                 "dscp" => key.dscp = true,
-                other => return Err(err(
-                    "flow_key",
-                    format!(
+                other => {
+                    return Err(err(
+                        "flow_key",
+                        format!(
                         "unknown field '{other}' (known: ifindex_in, ifindex_out, mark, tos, dscp)"
                     ),
-                )),
+                    ))
+                }
             }
         }
         if key.tos && key.dscp {
