@@ -176,6 +176,20 @@ fn system_now() -> Micros {
         .map_or(0, |d| d.as_micros() as Micros)
 }
 
+/// The expiry clock per packet: CLOCK_REALTIME_COARSE (a few ms resolution, a
+/// fraction of the cost of a precise read; timeouts are seconds).
+fn coarse_now() -> Micros {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return system_now();
+    }
+    ts.tv_sec as Micros * 1_000_000 + ts.tv_nsec as Micros / 1000
+}
+
 impl Meter {
     fn lock(&self) -> std::sync::MutexGuard<'_, FlowTable> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
@@ -331,7 +345,7 @@ impl Stage for MeterStage {
             return Ret::Stop;
         };
         let now = match self.m.cfg.clock {
-            Clock::System => system_now(),
+            Clock::System => coarse_now(),
             Clock::Packet => self.m.latest.fetch_max(p.ts, Ordering::Relaxed).max(p.ts),
         };
         let (h, ready) = {

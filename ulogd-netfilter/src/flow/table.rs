@@ -93,7 +93,7 @@ impl Default for Timeouts {
 /// What identifies a flow. Fields outside the configured flow key stay zero, so
 /// they do not split flows. ICMP type and code travel in `sport`/`dport`
 /// (`sport` = type, `dport` = code), as NetFlow exporters do with ports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowKey {
     /// `AF_INET` (2) or `AF_INET6` (10).
     pub family: u8,
@@ -115,6 +115,78 @@ pub struct FlowKey {
     pub ifindex_out: u32,
     /// Packet mark (when part of the key).
     pub mark: u32,
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Seven words, so the hasher below mixes whole words, not one call per field.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().expect("8 bytes"));
+        state.write_u64(
+            self.family as u64
+                | (self.proto as u64) << 8
+                | (self.tos as u64) << 16
+                | (self.sport as u64) << 24
+                | (self.dport as u64) << 40,
+        );
+        state.write_u64(w(&self.saddr[..8]));
+        state.write_u64(w(&self.saddr[8..]));
+        state.write_u64(w(&self.daddr[..8]));
+        state.write_u64(w(&self.daddr[8..]));
+        state.write_u64(self.ifindex_in as u64 | (self.ifindex_out as u64) << 32);
+        state.write_u64(self.mark as u64);
+    }
+}
+
+/// The index's hasher: a folded 64×64→128-bit multiply per word (the construction
+/// of foldhash and ahash's fallback) keyed with a per-table random seed, so
+/// colliding tuples cannot be precomputed. SipHash cost a tenth of the meter's time.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = (a as u128) * (b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn write_u64(&mut self, w: u64) {
+        self.0 = fold_mul(self.0 ^ w, MUL);
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.write_u64(u64::from_ne_bytes(b));
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        fold_mul(self.0, MUL ^ 0x2d35_8dcc_aa6c_78a5)
+    }
+}
+
+/// Builds [`KeyHasher`]s with one random seed.
+#[derive(Clone, Copy)]
+pub(crate) struct SeededState(u64);
+
+impl SeededState {
+    fn random() -> SeededState {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x5eed);
+        SeededState(h.finish() | 1)
+    }
+}
+
+impl std::hash::BuildHasher for SeededState {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.0)
+    }
 }
 
 /// One packet as the meter sees it.
@@ -241,7 +313,7 @@ pub struct FlowTable {
     timeouts: Timeouts,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    index: HashMap<FlowKey, u32>,
+    index: HashMap<FlowKey, u32, SeededState>,
     idle: [List; CLASSES],
     age: List,
     ready: VecDeque<FlowRecord>,
@@ -268,7 +340,7 @@ impl FlowTable {
             timeouts,
             slots: vec![Slot::default(); n],
             free: (0..n as u32).rev().collect(),
-            index: HashMap::with_capacity(2 * n),
+            index: HashMap::with_capacity_and_hasher(2 * n, SeededState::random()),
             idle: [EMPTY; CLASSES],
             age: EMPTY,
             ready: VecDeque::with_capacity(n),
