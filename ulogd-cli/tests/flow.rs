@@ -347,3 +347,54 @@ fn live_nflog_burst_gives_uacctds_flows() {
     drop(ns);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigusr2_exports_every_flow_while_running() {
+    let dir = tmpdir("usr2");
+    let out = dir.join("flows.json");
+    let conf = dir.join("u.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\nlogfile=\"{d}/daemon.log\"\nloglevel=3\n\
+             stack=rep:REPLAY,base:BASE,meter:FLOW\n\
+             stack=meter:FLOW,ip2str:IP2STR,json:JSON\n\
+             [rep]\nfile=\"{pcap}\"\nloop=1\nspeed=1\n\
+             [json]\nfile=\"{o}\"\nsync=1\n",
+            d = dir.display(),
+            pcap = capture().display(),
+            o = out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    // Default timeouts are minutes: nothing has left yet.
+    assert!(lines().is_empty(), "{:?}", lines());
+    kill(&child, libc::SIGUSR2);
+    let t0 = std::time::Instant::now();
+    while lines().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = lines();
+    kill(&child, libc::SIGTERM);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(!got.is_empty(), "SIGUSR2 exported nothing");
+    for l in &got {
+        assert!(l.contains("\"flow.end.reason\": 4"), "{l}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
