@@ -398,3 +398,55 @@ fn sigusr2_exports_every_flow_while_running() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_shows_the_stacking_graph_in_ini_and_toml() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut graphs = Vec::new();
+    for f in ["flow-meter.conf", "flow-meter.toml"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+            .args(["--check", "-c"])
+            .arg(root.join(f))
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{f}: {text}");
+        assert!(
+            text.contains("hop meter1:FLOW ends 1 stack(s) and heads 2 stack(s):"),
+            "{f}: {text}"
+        );
+        assert!(
+            text.contains("meter1  ->  meter1:FLOW,ip2str1:IP2STR,json1:JSON"),
+            "{text}"
+        );
+        graphs.push(
+            text.lines()
+                .filter(|l| l.contains("->") || l.contains("hop "))
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(graphs[0], graphs[1]);
+    // A cycle is refused, naming the stacks.
+    let dir = tmpdir("cycle");
+    let c = dir.join("c.conf");
+    std::fs::write(
+        &c,
+        "[global]\nstack=r:REPLAY,b:BASE,m1:FLOW\nstack=m1:FLOW,m2:FLOW\nstack=m2:FLOW,m1:FLOW\n[r]\nfile=\"x.pcap\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        .args(["--check", "-c"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{text}");
+    assert!(
+        text.contains("cycle") && text.contains("'m1:FLOW,m2:FLOW' (line 3)"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
