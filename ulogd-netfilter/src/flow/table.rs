@@ -861,4 +861,79 @@ mod tests {
         assert_eq!(records, 200_000 - 1024);
         assert_eq!(t.counters().ended[4], 200_000 - 1024);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Packet {
+                tuple: u16,
+                proto: u8,
+                flags: u8,
+                dt: u64,
+            },
+            Poll {
+                dt: u64,
+            },
+            Flush,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (0u16..12, proptest::sample::select(vec![6u8, 17, 1, 47]), any::<u8>(), 0u64..20)
+                    .prop_map(|(tuple, proto, flags, dt)| Op::Packet { tuple, proto, flags: flags & 0x3f, dt }),
+                2 => (0u64..60).prop_map(|dt| Op::Poll { dt }),
+                1 => Just(Op::Flush),
+            ]
+        }
+
+        proptest! {
+            /// Whatever happens, every counted packet is in exactly one record or
+            /// still in the table, the table stays within max_flows, and a record's
+            /// reason matches the timeouts.
+            #[test]
+            fn packets_are_conserved(ops in proptest::collection::vec(op(), 1..300), cap in 1usize..6) {
+                let to = small();
+                let mut t = FlowTable::new(cap, to);
+                let mut now: Micros = 0;
+                let (mut counted, mut in_records) = (0u64, 0u64);
+                let mut check = |r: &FlowRecord, now: Micros| {
+                    assert!(r.packets >= 1 && r.start <= r.end && r.end <= now);
+                    if r.reason == EndReason::Idle {
+                        let c = Class::of(r.key.proto) as usize;
+                        assert!(r.end + to.idle[c] <= now, "{r:?} at {now}");
+                    }
+                    r.packets
+                };
+                for o in ops {
+                    match o {
+                        Op::Packet { tuple, proto, flags, dt } => {
+                            now += dt * S;
+                            let p = pkt(proto, tuple, if proto == 6 { flags } else { 0 }, now);
+                            if t.handle_packet(&p, now) != Handled::Dropped {
+                                counted += 1;
+                            }
+                        }
+                        Op::Poll { dt } => {
+                            now += dt * S;
+                            while let Some(r) = t.poll_expired(now) {
+                                in_records += check(&r, now);
+                            }
+                        }
+                        Op::Flush => t.flush_all(),
+                    }
+                    prop_assert!(t.len() <= cap);
+                }
+                t.flush_all();
+                while let Some(r) = t.poll_expired(now) {
+                    in_records += check(&r, now);
+                }
+                prop_assert!(t.is_empty());
+                prop_assert_eq!(counted, in_records);
+                prop_assert_eq!(t.counters().packets, counted);
+            }
+        }
+    }
 }
