@@ -899,7 +899,7 @@ mod tests {
                 let mut t = FlowTable::new(cap, to);
                 let mut now: Micros = 0;
                 let (mut counted, mut in_records) = (0u64, 0u64);
-                let mut check = |r: &FlowRecord, now: Micros| {
+                let check = |r: &FlowRecord, now: Micros| {
                     assert!(r.packets >= 1 && r.start <= r.end && r.end <= now);
                     if r.reason == EndReason::Idle {
                         let c = Class::of(r.key.proto) as usize;
