@@ -137,3 +137,69 @@ fn flow_keys_are_nfcts_own() {
     let flags = outs.iter().find(|k| k.name == "flow.tcp.flags").unwrap();
     assert_eq!(flags.ipfix.unwrap().id, 6);
 }
+
+#[test]
+fn sampling_scales_counters_and_flow_key_fields_split_flows() {
+    use ulogd_core::testing::TestSource;
+    let mut keys = KEYS.to_vec();
+    keys.push(KeyDef::new("oob.mark", KeyType::U32));
+    let ev = |mark: u64| {
+        vec![
+            (0, OwnedValue::Uint(2)),
+            (1, OwnedValue::Addr("192.0.2.1".parse().unwrap())),
+            (2, OwnedValue::Addr("192.0.2.2".parse().unwrap())),
+            (3, OwnedValue::Uint(17)),
+            (4, OwnedValue::Uint(40000)),
+            (5, OwnedValue::Uint(53)),
+            (6, OwnedValue::Uint(60)),
+            (7, OwnedValue::Uint(mark)),
+        ]
+    };
+    for (opts, want) in [
+        // Without the mark in the key: one flow of 3 packets, times 10.
+        (vec![("sampling_rate", "10")], vec![(30, 1800, None)]),
+        // With it: two flows, and the mark travels in the record.
+        (
+            vec![("flow_key", "mark")],
+            vec![(1, 60, Some(8)), (2, 120, Some(7))],
+        ),
+    ] {
+        let mut reg = Registry::new();
+        reg.add(TestSource::spec(
+            "SRC",
+            keys.clone(),
+            vec![ev(7), ev(8), ev(7)],
+        ));
+        ulogd_netfilter::flow::register(&mut reg);
+        let (spec, seen) = collect_sink("COLLECT");
+        reg.add(spec);
+        let engine = Engine::builder(&reg)
+            .instance("s", "SRC", &[])
+            .instance("m", "FLOW", &opts)
+            .instance("out", "COLLECT", &[])
+            .stack(&["s", "m"])
+            .stack(&["m", "out"])
+            .build()
+            .unwrap();
+        engine.run().unwrap();
+        let rows = seen.lock().unwrap();
+        let mut got: Vec<(u64, u64, Option<u64>)> = rows
+            .iter()
+            .map(|r| {
+                let u = |k| match get(r, k) {
+                    Some(OwnedValue::Uint(v)) => Some(*v),
+                    _ => None,
+                };
+                // Flushed at shutdown: reason 4.
+                assert_eq!(u("flow.end.reason"), Some(4));
+                (
+                    u("orig.raw.pktcount").unwrap(),
+                    u("orig.raw.pktlen").unwrap(),
+                    u("oob.mark"),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{opts:?}");
+    }
+}
