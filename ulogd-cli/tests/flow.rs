@@ -449,3 +449,88 @@ fn check_shows_the_stacking_graph_in_ini_and_toml() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ipfix_records_carry_flow_end_reason_as_tshark_decodes_it() {
+    if !need(&["tshark", "socat"]) {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(!ci(), "needs root (network namespace, capture)");
+        eprintln!("skipped: needs root (network namespace, capture)");
+        return;
+    }
+    let dir = tmpdir("reason");
+    let ns = Netns::new(&format!("fl-ts{}", std::process::id())).expect("netns");
+    let cap = dir.join("ipfix.pcap");
+    let mut tshark = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "tshark",
+            "-q",
+            "-i",
+            "lo",
+            "-f",
+            "udp port 4739",
+            "-w",
+        ])
+        .arg(&cap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A receiver, so the exporter's datagrams are not refused.
+    let mut sink = ns.spawn(&["socat", "-u", "UDP-RECV:4739", "OPEN:/dev/null"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    // clock=packet and 1 s idle timeouts: flows idle for a second of capture time
+    // leave as idle (1) while the replay goes on; the rest at shutdown (4).
+    let conf = dir.join("u.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\nlogfile=\"stdout\"\nloglevel=3\n\
+             stack=rep:REPLAY,base:BASE,meter:FLOW\nstack=meter:FLOW,ipfix:IPFIX\n\
+             [rep]\nfile=\"{}\"\n\
+             [meter]\nclock=\"packet\"\nudp_timeout=1\nicmp_timeout=1\ntcp_end_timeout=1\n\
+             [ipfix]\ndest=\"udp://127.0.0.1:4739\"\n",
+            capture().display()
+        ),
+    )
+    .unwrap();
+    let o = ns.exec(&[env!("CARGO_BIN_EXE_ulogd"), "-c", conf.to_str().unwrap()]);
+    let log = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{log}");
+    std::thread::sleep(Duration::from_millis(500));
+    kill(&tshark, libc::SIGINT);
+    let _ = tshark.wait();
+    let _ = sink.kill();
+    let _ = sink.wait();
+    let o = Command::new("tshark")
+        .arg("-r")
+        .arg(&cap)
+        .args([
+            "-d",
+            "udp.port==4739,cflow",
+            "-T",
+            "fields",
+            "-e",
+            "cflow.flow_end_reason",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut reasons: Vec<u8> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    reasons.sort();
+    eprintln!("{log}\nreasons: {reasons:?}");
+    assert_eq!(reasons.len(), 20, "{text}");
+    assert!(reasons.contains(&1) && reasons.contains(&4), "{reasons:?}");
+    assert!(reasons.iter().all(|r| [1, 3, 4].contains(r)), "{reasons:?}");
+    drop(ns);
+    let _ = std::fs::remove_dir_all(&dir);
+}

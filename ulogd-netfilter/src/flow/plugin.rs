@@ -351,7 +351,13 @@ impl Stage for MeterStage {
         let (h, ready) = {
             let mut t = self.m.lock();
             let h = t.handle_packet(&p, now);
-            (h, t.ready_len() > 0)
+            // Something to emit now, or a flow past its deadline: wake the source
+            // half rather than wait for its timer (with `clock=packet` a fast replay
+            // ends long before the timer's first tick).
+            (
+                h,
+                t.ready_len() > 0 || t.poll_timeout().is_some_and(|d| d <= now),
+            )
         };
         if ready {
             self.m.bell.ring();

@@ -446,8 +446,9 @@ impl FlowTable {
     }
 
     /// Ends every flow: the following [`FlowTable::poll_expired`] calls return them
-    /// all (reason [`EndReason::Forced`]) whatever `now` is, oldest first; flows
-    /// created meanwhile are flushed too until the table is empty once.
+    /// all whatever `now` is: first those whose timeout has run out by `now` (with
+    /// that reason), then the rest oldest first ([`EndReason::Forced`]); flows created
+    /// meanwhile are flushed too until the table is empty once.
     pub fn flush_all(&mut self) {
         self.force = !self.is_empty();
     }
@@ -467,6 +468,16 @@ impl FlowTable {
             return Some(r);
         }
         if self.force {
+            // A flow whose timeout has already run out keeps that reason.
+            if let Some((due, i, reason)) = self.next_due() {
+                if due <= now {
+                    let rec = self.remove(i, reason);
+                    if self.age.head == NIL {
+                        self.force = false;
+                    }
+                    return Some(rec);
+                }
+            }
             if self.age.head == NIL {
                 self.force = false;
                 return None;
@@ -834,6 +845,17 @@ mod tests {
         // Flushing an empty table is a no-op.
         t.flush_all();
         assert_eq!(t.poll_expired(0), None);
+    }
+
+    #[test]
+    fn flush_keeps_the_reason_of_flows_already_timed_out() {
+        let mut t = FlowTable::new(8, small());
+        t.handle_packet(&pkt(1, 1, 0, 0), 0); // icmp, idle after 10 s
+        t.handle_packet(&pkt(17, 2, 0, 15 * S), 15 * S);
+        t.flush_all();
+        let r = drain(&mut t, 15 * S);
+        let got: Vec<(u8, EndReason)> = r.iter().map(|r| (r.key.proto, r.reason)).collect();
+        assert_eq!(got, [(1, EndReason::Idle), (17, EndReason::Forced)]);
     }
 
     #[test]
