@@ -427,10 +427,11 @@ impl Source for MeterSource {
         Ok(())
     }
 
-    fn run(&mut self, wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
-        if let Wake::Readable(_) = wake {
-            self.m.bell.answer();
-        }
+    fn run(&mut self, _wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
+        // Answer on every wake, not only the bell's: after a pause (pool empty) the
+        // engine resumes us with `Wake::Resume`, and an unanswered bell would stay
+        // silent.
+        self.m.bell.answer();
         Ok(self.drain(emit))
     }
 
