@@ -47,10 +47,8 @@ impl Source for PairSource {
         setup.add_fd(self.s.bell.fd());
         Ok(())
     }
-    fn run(&mut self, wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
-        if let Wake::Readable(_) = wake {
-            self.s.bell.answer();
-        }
+    fn run(&mut self, _wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
+        self.s.bell.answer();
         loop {
             let item = match self.held.take() {
                 Some(x) => x,

@@ -291,7 +291,8 @@ impl Doorbell {
         let _ = unsafe { libc::write(self.fd(), (&one as *const u64).cast(), 8) };
     }
 
-    /// Called by the source when woken: resets the bell, so the next ring wakes it
+    /// Called by the source on every run (also `Wake::Resume` and timers, not only
+    /// when the bell's fd was readable): resets the bell, so the next ring wakes it
     /// again. Answer *before* looking at the shared state, so no ring is missed.
     pub fn answer(&self) {
         let mut v: u64 = 0;
