@@ -183,3 +183,105 @@ pub fn run_stack(events: u64, threads: usize) {
     let r = engine.run().expect("runs");
     assert_eq!(r.get("f", "ok"), Some(events));
 }
+
+// --- FLOW: packets (as BASE would decode them) into the FLOW meter, whose flow
+// records head a second stack into FOLD (source stacking across the hop).
+
+static PKT_KEYS: &[KeyDef] = &[
+    KeyDef::new("oob.family", KeyType::U8),
+    KeyDef::new("ip.saddr", KeyType::IpAddr),
+    KeyDef::new("ip.daddr", KeyType::IpAddr),
+    KeyDef::new("ip.protocol", KeyType::U8),
+    KeyDef::new("udp.sport", KeyType::U16),
+    KeyDef::new("udp.dport", KeyType::U16),
+    KeyDef::new("ip.totlen", KeyType::U16),
+];
+
+struct Packets {
+    left: u64,
+    n: u64,
+    /// Tuples cycle through this many (0: every packet a new tuple).
+    tuples: u64,
+}
+
+impl Source for Packets {
+    fn start(&mut self, _s: &mut dyn SourceSetup) -> Result<(), PluginError> {
+        Ok(())
+    }
+    fn run(&mut self, _w: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
+        for _ in 0..256 {
+            if self.left == 0 {
+                return Ok(Flow::Finished);
+            }
+            let t = if self.tuples == 0 {
+                self.n
+            } else {
+                self.n % self.tuples
+            };
+            if emit
+                .emit(&mut |ev| {
+                    ev.set_u8(0, 2);
+                    ev.set_v4(1, std::net::Ipv4Addr::from(0x0a00_0000 | (t >> 16) as u32));
+                    ev.set_v4(2, std::net::Ipv4Addr::new(10, 1, 0, 1));
+                    ev.set_u8(3, 17);
+                    ev.set_u16(4, t as u16);
+                    ev.set_u16(5, 53);
+                    ev.set_u16(6, 84);
+                    true
+                })
+                .is_err()
+            {
+                return Ok(Flow::Idle);
+            }
+            self.left -= 1;
+            self.n += 1;
+        }
+        Ok(Flow::Again)
+    }
+}
+
+/// Runs `events` packets through `PKTS -> FLOW` and the flow records through
+/// `FLOW -> FOLD` with `threads` workers. `tuples` distinct flows cycle (0: every
+/// packet is a new flow, so with `max_flows` below `events` each packet evicts one).
+/// Returns (records FOLD saw, packets FLOW could not count: its table and its queue
+/// of ended records were both full).
+pub fn run_flow_stack(events: u64, threads: usize, tuples: u64, max_flows: usize) -> (u64, u64) {
+    let mut reg = registry(0);
+    reg.add(PluginSpec {
+        name: "PKTS",
+        aliases: &[],
+        kind: Kind::Source,
+        summary: "bench packets",
+        options: vec![],
+        inputs: vec![],
+        outputs: PKT_KEYS.to_vec(),
+        wildcard: false,
+        build: Box::new(move |_| {
+            Ok(Built::Source {
+                source: Box::new(Packets {
+                    left: events,
+                    n: 0,
+                    tuples,
+                }),
+                outputs: PKT_KEYS.to_vec(),
+            })
+        }),
+    });
+    ulogd_netfilter::flow::register(&mut reg);
+    let mf = max_flows.to_string();
+    let engine = Engine::builder(&reg)
+        .instance("p", "PKTS", &[])
+        .instance("m", "FLOW", &[("max_flows", &mf)])
+        .instance("f", "FOLD", &[])
+        .stack(&["p", "m"])
+        .stack(&["m", "f"])
+        .threads(threads)
+        .keyspool(64)
+        .build()
+        .expect("flow bench stacks build");
+    let r = engine.run().expect("runs");
+    (
+        r.get("f", "ok").unwrap_or(0),
+        r.get("m", "packets_dropped").unwrap_or(0),
+    )
+}

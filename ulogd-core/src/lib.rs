@@ -37,6 +37,7 @@ pub mod plugin;
 mod registry;
 pub mod testing;
 
+pub use engine::Doorbell;
 pub use engine::{
     Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report, Snapshot,
     SourceStats, StageStats, Step, PUBLISH_EVERY,

@@ -281,6 +281,21 @@ pub enum Built {
         /// Output keys (empty for sinks).
         outputs: Vec<KeyDef>,
     },
+    /// Source stacking: one instance that ends the stacks feeding it (as a sink) and
+    /// heads other stacks under the same id (as a source), e.g. FLOW. The two halves
+    /// share the plugin's state; see `engine/hop.rs` for the rules across the hop.
+    /// Register the plugin as a sink and, with [`crate::Registry::add_variant`], as a
+    /// source, both building this.
+    Hop {
+        /// The sink half.
+        stage: Arc<dyn Stage>,
+        /// Its input keys.
+        inputs: Inputs,
+        /// The source half.
+        source: Box<dyn Source>,
+        /// Its output keys.
+        outputs: Vec<KeyDef>,
+    },
 }
 
 /// What the constructor gets.

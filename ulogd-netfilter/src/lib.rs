@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod filters;
+pub mod flow;
 mod nl;
 pub mod packet;
 pub mod sources;
@@ -15,4 +16,5 @@ pub mod wire;
 pub fn register(reg: &mut ulogd_core::Registry) {
     filters::register(reg);
     sources::register(reg);
+    flow::register(reg);
 }

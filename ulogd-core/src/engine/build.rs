@@ -32,16 +32,22 @@ pub(crate) struct SourceInst {
     pub source: Box<dyn Source>,
     pub outputs: Vec<KeyDef>,
     pub stacks: Vec<usize>,
+    /// Source stacking (`hop.rs`): this source is the source half of a hop.
+    pub hop: bool,
 }
 
 pub(crate) struct Topology {
     pub sources: Vec<(SourceInst, Arc<SourceShared>)>,
     pub stages: Vec<StageInst>,
+    /// Source stacking: the hops, upstream first (`hop.rs`).
+    pub hops: Vec<super::hop::HopLink>,
 }
 
 enum Inst {
     Source(usize),
     Stage(usize),
+    /// Source stacking: (source index, stage index) of one instance.
+    Hop(usize, usize),
 }
 
 fn stack_label(s: &StackSpec) -> String {
@@ -109,6 +115,12 @@ pub(crate) fn build(
                         row.push(Some(*i));
                     }
                     Inst::Stage(i) if want != Kind::Source => row.push(Some(*i)),
+                    // Source stacking: a hop heads stacks as a source, ends them as a sink.
+                    Inst::Hop(src, _) if want == Kind::Source => {
+                        sources[*src].stacks.push(si);
+                        row.push(Some(*src));
+                    }
+                    Inst::Hop(_, stage) if want == Kind::Sink => row.push(Some(*stage)),
                     _ => {
                         errors.push(err(
                             st.line,
@@ -229,9 +241,41 @@ pub(crate) fn build(
                         source,
                         outputs,
                         stacks: vec![si],
+                        hop: false,
                     });
                     by_id.insert(el.id.clone(), (Inst::Source(idx), el.plugin.clone()));
                     row.push(Some(idx));
+                }
+                // Source stacking (hop.rs): both halves under one id.
+                Built::Hop {
+                    stage,
+                    inputs,
+                    source,
+                    outputs,
+                } => {
+                    let (src, stg) = (sources.len(), stages.len());
+                    sources.push(SourceInst {
+                        id: el.id.clone(),
+                        plugin: plugin_name,
+                        source,
+                        outputs,
+                        stacks: if want == Kind::Source {
+                            vec![si]
+                        } else {
+                            vec![]
+                        },
+                        hop: true,
+                    });
+                    stages.push(StageInst {
+                        id: el.id.clone(),
+                        plugin: plugin_name,
+                        stage,
+                        inputs,
+                        outputs: Vec::new(),
+                        counters: Arc::new(Counters::default()),
+                    });
+                    by_id.insert(el.id.clone(), (Inst::Hop(src, stg), el.plugin.clone()));
+                    row.push(Some(if want == Kind::Source { src } else { stg }));
                 }
                 Built::Stage {
                     stage,
@@ -256,6 +300,15 @@ pub(crate) fn build(
     }
     if !errors.is_empty() {
         return Err(errors);
+    }
+    // Source stacking: the graph of hops, upstream first; cycles are errors.
+    let mut hops = super::hop::links(&by_id_hops(&by_id), stacks, &sources, &stages);
+    if let Err(e) = super::hop::plan(&mut hops, &super::hop::ends(stacks)) {
+        return Err(vec![err(
+            stacks.first().map_or(0, |s| s.line),
+            Some("stack"),
+            e,
+        )]);
     }
 
     // Lay out slots per source and bind inputs.
@@ -418,7 +471,19 @@ pub(crate) fn build(
     Ok(Topology {
         sources: out,
         stages,
+        hops,
     })
+}
+
+/// Source stacking: (id, source index, stage index) of every hop.
+fn by_id_hops(by_id: &HashMap<String, (Inst, String)>) -> Vec<(String, usize, usize)> {
+    by_id
+        .iter()
+        .filter_map(|(id, (inst, _))| match inst {
+            Inst::Hop(a, b) => Some((id.clone(), *a, *b)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn producer_hint(registry: &Registry, key: &str) -> String {

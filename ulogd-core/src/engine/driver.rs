@@ -192,6 +192,8 @@ pub struct Engine {
     started: bool,
     finished: bool,
     live: Arc<Live>,
+    /// Source stacking (`hop.rs`), upstream first.
+    hops: Vec<super::hop::HopLink>,
     published_at: Option<Instant>,
 }
 
@@ -283,6 +285,7 @@ impl Engine {
                 })
                 .collect(),
         });
+        let hops = topo.hops;
         let sources = topo
             .sources
             .into_iter()
@@ -314,6 +317,7 @@ impl Engine {
             started: false,
             finished: false,
             live,
+            hops,
             published_at: None,
         })
     }
@@ -354,6 +358,8 @@ impl Engine {
                 ));
             }
         }
+        // Source stacking: which stacks feed which hop.
+        out.extend(super::hop::describe(&self.hops));
         out
     }
 
@@ -603,7 +609,10 @@ impl Engine {
         if self.ctl.stop.load(Ordering::SeqCst) {
             log::info!("stopping on request");
             self.finished = true;
-        } else if !self.sources.is_empty() && self.sources.iter().all(|s| s.finished) {
+        } else if self.sources.iter().any(|s| !s.inst.hop)
+            && self.sources.iter().all(|s| s.finished || s.inst.hop)
+        {
+            // A hop source (hop.rs) never finishes itself: it is drained at shutdown.
             log::info!("every source has finished");
             self.finished = true;
         }
@@ -723,7 +732,8 @@ impl Engine {
             };
             s.inst.source.drain(&mut em);
         }
-        for s in &mut self.sources {
+        // Hop sources stop in `hop::drain`, after what feeds them.
+        for s in self.sources.iter_mut().filter(|s| !s.inst.hop) {
             s.inst.source.stop();
         }
         // Let every event in flight finish.
@@ -733,6 +743,13 @@ impl Engine {
                 let _ = h.join();
             }
         }
+        // Source stacking: flush each hop and run its stacks, upstream first.
+        let mut srcs: Vec<_> = self
+            .sources
+            .iter_mut()
+            .map(|s| (&mut s.inst, &s.shared, &mut s.seq))
+            .collect();
+        super::hop::drain(&self.hops, &mut srcs, &self.stages);
         for st in &self.stages {
             st.stage.flush();
         }

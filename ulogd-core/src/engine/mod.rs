@@ -30,12 +30,14 @@ mod build;
 mod builder;
 mod dispatch;
 mod driver;
+mod hop;
 mod report;
 mod timers;
 
 pub use builder::EngineBuilder;
 pub use dispatch::Counters;
 pub use driver::{Engine, EngineHandle, Step};
+pub use hop::Doorbell;
 pub use report::{
     EngineError, InstanceReport, Report, Snapshot, SourceStats, StageStats, PUBLISH_EVERY,
 };
