@@ -206,3 +206,24 @@ fn replay_example_runs_without_root_from_the_repository_root() {
         json[0]
     );
 }
+
+#[test]
+fn a_bad_option_value_is_reported_once_at_its_own_line() {
+    let p = tmp(
+        "range.conf",
+        "[global]\nstack=log1:NFLOG,base1:BASE,j1:JSON\n\n[log1]\ngroup=70000\n\n[j1]\nfile=\"/dev/null\"\n",
+    );
+    let o = ulogd(&["--check", "-c", p.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    let f = p.display().to_string();
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("ulogd: {f}:5: option 'group' of [log1]: must be between 0 and 65535").as_str(),
+            "ulogd: 1 problem(s) found; nothing started",
+        ],
+        "{t}"
+    );
+}

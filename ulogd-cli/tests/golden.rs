@@ -7,8 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ulogd_core::testing::netns::{require, Netns};
+
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden-basic")
+    // The one copy of the golden files, beside the capture.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ulogd-netfilter/tests/fixtures/golden-basic")
 }
 
 fn capture() -> PathBuf {
@@ -22,14 +25,6 @@ fn have(cmd: &str) -> bool {
         .arg(format!("command -v {cmd}"))
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 fn sh(args: &[&str]) -> std::process::Output {
@@ -81,18 +76,18 @@ fn mask_times(line: &str) -> String {
 
 #[test]
 fn replay_of_golden_capture_matches_ulogd2() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || !have("ip") {
-        println!("skip: needs root and iproute2 to build a namespace with ifindex 2 = vB");
+    if !require(
+        "a namespace with ifindex 2 = vB for the golden replay",
+        &[&["ip", "-V"]],
+    ) {
         return;
     }
-    let ns = Netns(format!("ulgold{}", std::process::id()));
-    sh(&["ip", "netns", "add", &ns.0]);
+    let ns = Netns::create("nl-gold", 1);
+    let ns0 = ns.name(0);
     sh(&[
-        "ip", "-n", &ns.0, "link", "add", "vX", "type", "veth", "peer", "name", "vB",
+        "ip", "-n", ns0, "link", "add", "vX", "type", "veth", "peer", "name", "vB",
     ]);
-    let idx =
-        String::from_utf8(sh(&["ip", "-n", &ns.0, "-o", "link", "show", "vB"]).stdout).unwrap();
+    let idx = String::from_utf8(sh(&["ip", "-n", ns0, "-o", "link", "show", "vB"]).stdout).unwrap();
     assert!(
         idx.starts_with("2: vB"),
         "vB must be ifindex 2 in a fresh namespace: {idx}"
@@ -130,7 +125,7 @@ fn replay_of_golden_capture_matches_ulogd2() {
             let _ = std::fs::remove_file(dir.join(f));
         }
         let o = Command::new("ip")
-            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_ulogd"), "-c"])
+            .args(["netns", "exec", ns0, env!("CARGO_BIN_EXE_ulogd"), "-c"])
             .arg(&cpath)
             .args(["-t", threads])
             .env("TZ", "UTC")

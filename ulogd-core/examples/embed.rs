@@ -1,15 +1,19 @@
-// Embedding ulogd-core: a custom source and a custom sink, built in code and run
-// on the caller's thread. Run with `cargo run -p ulogd-core --example embed`.
+// Embedding ulogd-core: a custom source and a custom sink handed to the builder as
+// objects (no registry, no plugin names), driven by the host's own loop with
+// `step()`, with live counters read from the handle. The engine installs no signal
+// handler and sets no logger: the host stays in charge of its process.
+// Run with `cargo run -p ulogd-core --example embed`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ulogd_core::{
-    Built, Emit, Engine, Event, Flow, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError,
-    PluginSpec, Registry, Ret, Source, SourceSetup, Stage, Wake,
+    Emit, EngineBuilder, Event, Flow, Inputs, KeyDef, KeyType, PluginError, Ret, Snapshot, Source,
+    SourceSetup, Stage, Step, Wake,
 };
 
-/// Emits `count` readings, one every 10 ms, from a timer.
+/// Emits `left` readings, one every 10 ms, from a timer.
 struct Thermometer {
     left: i64,
 }
@@ -33,79 +37,60 @@ impl Source for Thermometer {
         self.left -= 1;
         Ok(Flow::Idle)
     }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("left", self.left as u64)]
+    }
 }
 
-/// Prints each reading.
-struct Printer;
+/// Prints each reading and keeps the hottest.
+#[derive(Default)]
+struct Printer {
+    max: AtomicU64,
+}
 
 impl Stage for Printer {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        println!(
-            "{} is at {} C",
-            ev.str(0).unwrap_or("?"),
-            ev.i64(1).unwrap_or(0)
-        );
+        let c = ev.i64(1).unwrap_or(0);
+        println!("{} is at {c} C", ev.str(0).unwrap_or("?"));
+        self.max.fetch_max(c as u64, Ordering::Relaxed);
         Ret::Ok
     }
 }
 
-fn registry() -> Registry {
+/// Builds, drives and finishes the engine; returns the handle's last snapshot.
+fn embed() -> Snapshot {
     let keys = vec![
         KeyDef::new("room", KeyType::String),
         KeyDef::new("celsius", KeyType::I64),
     ];
-    let mut reg = Registry::new();
-    let outs = keys.clone();
-    reg.add(PluginSpec {
-        name: "THERMO",
-        aliases: &[],
-        kind: Kind::Source,
-        summary: "example source: fake temperature readings",
-        options: vec![OptionDef::int("count", "3", "how many readings")],
-        inputs: vec![],
-        outputs: keys.clone(),
-        wildcard: false,
-        build: Box::new(move |ctx| {
-            Ok(Built::Source {
-                source: Box::new(Thermometer {
-                    left: ctx.options.int("count"),
-                }),
-                outputs: outs.clone(),
-            })
-        }),
-    });
-    reg.add(PluginSpec {
-        name: "PRINTER",
-        aliases: &[],
-        kind: Kind::Sink,
-        summary: "example sink: prints readings",
-        options: vec![],
-        inputs: keys.clone(),
-        outputs: vec![],
-        wildcard: false,
-        build: Box::new(move |_| {
-            Ok(Built::Stage {
-                stage: Arc::new(Printer),
-                inputs: Inputs::Keys(keys.clone()),
-                outputs: vec![],
-            })
-        }),
-    });
-    // Built-in plugins would be added here too: ulogd_netfilter::register(&mut reg), ...
-    reg
-}
-
-fn main() {
-    let reg = registry();
-    let engine = Engine::builder(&reg)
-        .instance("t1", "THERMO", &[("count", "5")])
-        .instance("p1", "PRINTER", &[])
+    let printer = Arc::new(Printer::default());
+    // Registered plugins mix in with `Engine::builder(&registry).instance(..)`.
+    let mut engine = EngineBuilder::default()
+        .source("t1", Box::new(Thermometer { left: 5 }), keys.clone())
+        .stage("p1", printer.clone(), Inputs::Keys(keys), vec![])
         .stack(&["t1", "p1"])
         .threads(1)
         .build()
         .unwrap_or_else(|errors| panic!("{errors:?}"));
-    // engine.handle().stop() from another thread would end it early.
-    let report = engine.run().expect("engine runs");
+    let handle = engine.handle(); // Send + Clone: stop(), signal(), snapshot()
+    engine.start().expect("engine starts");
+    // The host's loop: here it only waits on the engine, a real one would poll
+    // `engine.as_raw_fd()` with its own descriptors and sleep at most
+    // `engine.timeout()`.
+    assert!(engine.as_raw_fd() >= 0);
+    while engine.step(Some(Duration::from_millis(50))).expect("step") == Step::Running {
+        let live = handle.snapshot();
+        let src = &live.sources[0];
+        assert!(src.events <= 5 && src.in_flight <= src.pool_size);
+    }
+    let last = handle.snapshot();
+    let report = engine.finish();
     print!("{report}");
     assert_eq!(report.get("p1", "ok"), Some(5));
+    assert_eq!(printer.max.load(Ordering::Relaxed), 25);
+    last
+}
+
+fn main() {
+    embed();
 }

@@ -115,6 +115,40 @@ pub(crate) struct Binding {
     pub out_len: u32,
     /// For wildcard inputs: every upstream output slot, in stack order.
     pub wildcard: Box<[u32]>,
+    /// What the stage derived for this stack in [`crate::Stage::bind`].
+    pub state: BindState,
+}
+
+/// State a stage derives once per stack it stands in ([`crate::Stage::bind`]): a
+/// plan from the key names and types, say. The engine keeps it with the stack's
+/// binding and hands it back on every event ([`Event::bind_state`]), so a stage
+/// shared by several stacks needs no lookup table of its own. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct BindState(Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+
+impl BindState {
+    /// No state (what [`crate::Stage::bind`] returns by default).
+    pub fn none() -> BindState {
+        BindState(None)
+    }
+    /// Keeps `state`.
+    pub fn new<T: std::any::Any + Send + Sync>(state: T) -> BindState {
+        BindState(Some(std::sync::Arc::new(state)))
+    }
+    /// The state, if there is one of type `T`.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.as_deref()?.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for BindState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "BindState(..)"
+        } else {
+            "BindState(none)"
+        })
+    }
 }
 
 /// The view of one event that a plugin reads and writes.
@@ -288,10 +322,18 @@ impl<'a> Event<'a> {
         self.decode(self.vals[slot as usize])
     }
 
+    /// What this stage's [`crate::Stage::bind`] returned for this stack, if it is a `T`.
+    #[inline]
+    pub fn bind_state<T: std::any::Any>(&self) -> Option<&T> {
+        self.binding.state.get()
+    }
+
     /// An identifier of this stack element's binding, stable for the engine's life and
-    /// distinct per (stack, element). A wildcard sink shared by several stacks uses it
-    /// to cache, once per stack, a plan derived from the key names (so the hot path
-    /// never compares names): the plan for an id never changes.
+    /// distinct per (stack, element).
+    ///
+    /// Deprecated: derive per-stack plans in [`crate::Stage::bind`] and read them with
+    /// [`Event::bind_state`] instead of keeping a table keyed by this id. Kept so
+    /// existing plugins compile; it will go before 1.0.
     pub fn binding_id(&self) -> usize {
         self.binding as *const Binding as usize
     }
@@ -449,12 +491,14 @@ mod tests {
             out_base: 0,
             out_len: 2,
             wildcard: Box::new([]),
+            ..Default::default()
         };
         let filt = Binding {
             inputs: Box::new([1, 0, UNBOUND]),
             out_base: 2,
             out_len: 1,
             wildcard: Box::new([0, 1, 2]),
+            ..Default::default()
         };
         let (mut v, mut vf, mut vp) = (None, false, None);
         {

@@ -11,9 +11,9 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::event::Event;
+use crate::event::{BindState, Event};
 use crate::key::KeyDef;
-use crate::options::{OptionDef, Options};
+use crate::options::{ConfigError, OptionDef, Options};
 
 /// The kind of a plugin: where it may stand in a stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,20 +60,57 @@ pub enum Signal {
 }
 
 /// An error from a plugin's constructor, start or run, in words a sysadmin reads.
+///
+/// The variant says which phase failed and carries its context once: a
+/// [`PluginError::Config`] already names file, line and key, so the engine reports
+/// it as it is; the others get the instance's section line and `[id] (PLUGIN):`.
+/// Plugins usually write `PluginError::new(msg)`, `?` on an `io::Error` or on a
+/// [`ConfigError`] (from [`Options::error`], [`Options::u32`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PluginError(pub String);
+#[non_exhaustive]
+pub enum PluginError {
+    /// A bad option value, naming file, line and key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The instance cannot be built from valid options (a combination that cannot
+    /// work, a module that cannot be loaded).
+    #[error("{0}")]
+    Build(String),
+    /// Opening files, sockets or the kernel side failed.
+    #[error("{0}")]
+    Start(String),
+    /// An I/O error while running.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Anything else, in words (what [`PluginError::new`] makes).
+    #[error("{0}")]
+    Other(String),
+}
 
 impl PluginError {
     /// An error from a message.
     pub fn new(msg: impl Into<String>) -> PluginError {
-        PluginError(msg.into())
+        PluginError::Other(msg.into())
+    }
+    /// A build error: valid options that cannot work together.
+    pub fn build(msg: impl Into<String>) -> PluginError {
+        PluginError::Build(msg.into())
+    }
+    /// A start error: something could not be opened.
+    pub fn start(msg: impl Into<String>) -> PluginError {
+        PluginError::Start(msg.into())
     }
 }
 
-impl From<std::io::Error> for PluginError {
-    fn from(e: std::io::Error) -> Self {
-        PluginError(e.to_string())
+impl From<String> for PluginError {
+    fn from(msg: String) -> Self {
+        PluginError::Other(msg)
+    }
+}
+
+impl From<&str> for PluginError {
+    fn from(msg: &str) -> Self {
+        PluginError::Other(msg.to_string())
     }
 }
 
@@ -86,8 +123,32 @@ pub enum Inputs {
     All,
 }
 
+/// What a stage sees of one stack it stands in, for [`Stage::bind`].
+#[derive(Debug)]
+pub struct StackKeys<'a> {
+    /// The stack, as written (`log1:NFLOG,base1:BASE,...`).
+    pub stack: &'a str,
+    /// For each declared input key: the upstream key it is bound to, or `None`
+    /// (optional or inactive inputs nothing produces).
+    pub inputs: &'a [Option<&'a KeyDef>],
+    /// For a wildcard stage ([`Inputs::All`]): every upstream key, in stack order —
+    /// position `i` here is `ev.wildcard_get(i)`.
+    pub wildcard: &'a [&'a KeyDef],
+    /// The stage's own outputs.
+    pub outputs: &'a [KeyDef],
+}
+
 /// A filter or sink. One instance may serve several stacks, concurrently.
 pub trait Stage: Send + Sync {
+    /// Called once per stack the instance stands in, at build time (also by
+    /// `--check`), after its keys are bound: derive whatever depends on the stack's
+    /// keys (names, types, positions) here, so `interp` compares no names. The
+    /// engine keeps the returned state with the stack and hands it back on every
+    /// event of that stack ([`Event::bind_state`]). An error refuses the
+    /// configuration, naming the stack.
+    fn bind(&self, _keys: &StackKeys<'_>) -> Result<BindState, PluginError> {
+        Ok(BindState::none())
+    }
     /// Opens files and sockets. Not called by `--check`.
     fn start(&self) -> Result<(), PluginError> {
         Ok(())
@@ -190,6 +251,10 @@ pub trait Source: Send {
     fn run(&mut self, wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError>;
     /// A signal (e.g. SIGUSR2: NFCT dump-and-zero).
     fn signal(&mut self, _sig: Signal, _emit: &mut dyn Emit) {}
+    /// Shutdown, before [`Source::stop`]: hand over what is still queued for this
+    /// source (NFLOG: the batch the kernel holds), so nothing accepted is dropped.
+    /// The stacks still run. Default: nothing.
+    fn drain(&mut self, _emit: &mut dyn Emit) {}
     /// Closes everything.
     fn stop(&mut self) {}
     /// Extra counters for SIGUSR1 and the shutdown summary (overruns, gaps...).

@@ -1,4 +1,5 @@
-//! Byte-for-byte comparisons with real ulogd2 2.0.8 output (tests/fixtures/golden-basic),
+//! Byte-for-byte comparisons with real ulogd2 2.0.8 output (the one copy of the golden
+//! files, `ulogd-netfilter/tests/fixtures/golden-basic`),
 //! feeding the exact keys of each golden line through the engine.
 
 use std::net::IpAddr;
@@ -10,15 +11,15 @@ use ulogd_core::{KeyDef, KeyType, Registry};
 
 const JSON: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/golden-basic/ulogd2.json"
+    "/../ulogd-netfilter/tests/fixtures/golden-basic/ulogd2.json"
 ));
 const GPRINT: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/golden-basic/ulogd2.gprint"
+    "/../ulogd-netfilter/tests/fixtures/golden-basic/ulogd2.gprint"
 ));
 const LOGEMU: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/golden-basic/ulogd2.logemu"
+    "/../ulogd-netfilter/tests/fixtures/golden-basic/ulogd2.logemu"
 ));
 
 fn tmp(name: &str) -> PathBuf {

@@ -4,56 +4,28 @@
 //! inside the namespace. Our counters are compared with `nfacct get`. Skips with a
 //! printed reason when not root or a tool is missing.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ulogd_core::testing::netns::{require, run, Netns};
 use ulogd_core::testing::{collect_sink, Collected, OwnedValue};
 use ulogd_core::{Engine, Registry};
 
-fn ok(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn run(args: &[&str]) -> String {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn skip_reason() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root for network namespaces and nfacct objects");
-    }
-    if !ok(&["ip", "-V"]) || !ok(&["iptables", "--version"]) || !ok(&["nfacct", "version"]) {
-        return Some("needs iproute2, iptables and nfacct (bash .ci/install-deps)");
-    }
-    None
+/// Root, iproute2, iptables and nfacct, or skip (fail under CI).
+fn can_run() -> bool {
+    require(
+        "NFACCT live tests",
+        &[
+            &["ip", "-V"],
+            &["iptables", "--version"],
+            &["nfacct", "version"],
+        ],
+    )
 }
 
 /// A namespace with objects `udp2000` (5 packets of 30 bytes counted) and `idle`.
-fn setup(tag: &str) -> (String, Cleanup) {
-    let ns = format!("acct{tag}{}", std::process::id());
-    let guard = Cleanup(ns.clone());
-    run(&["ip", "netns", "add", &ns]);
-    run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+fn setup(tag: &str) -> (String, Netns) {
+    let guard = Netns::create(&format!("nl-acct{tag}"), 1);
+    let ns = guard.name(0).to_string();
     let x = |args: &[&str]| {
         let mut v = vec!["ip", "netns", "exec", ns.as_str()];
         v.extend_from_slice(args);
@@ -111,8 +83,7 @@ fn wait_for(seen: &Collected, n: usize, secs: u64) {
 
 #[test]
 fn nfacct_totals_match_the_nfacct_tool_in_every_stack() {
-    if let Some(why) = skip_reason() {
-        println!("skip: {why}");
+    if !can_run() {
         return;
     }
     let (ns, _g) = setup("t");
@@ -174,8 +145,7 @@ fn nfacct_totals_match_the_nfacct_tool_in_every_stack() {
 
 #[test]
 fn nfacct_zerocounter_and_sigusr2_poll_at_once() {
-    if let Some(why) = skip_reason() {
-        println!("skip: {why}");
+    if !can_run() {
         return;
     }
     let (ns, _g) = setup("z");
@@ -188,14 +158,12 @@ fn nfacct_zerocounter_and_sigusr2_poll_at_once() {
          [acct1]\npollinterval=3600\nnetwork_namespace_path=\"/var/run/netns/{ns}\"\n"
     );
     let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
-    engine.handle_signals().unwrap();
     engine.start().unwrap();
     let h = engine.handle();
     let th = std::thread::spawn(move || engine.run().unwrap());
     std::thread::sleep(Duration::from_millis(200));
     assert!(seen.lock().unwrap().is_empty(), "no poll before the hour");
-    // SAFETY: raising a signal the engine installed a handler for.
-    unsafe { libc::raise(libc::SIGUSR2) };
+    h.signal(ulogd_core::Signal::Usr2);
     wait_for(&seen, 2, 3);
     h.stop();
     th.join().unwrap();

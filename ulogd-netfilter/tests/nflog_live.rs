@@ -3,66 +3,25 @@
 //! nftables in B logging ICMP (input and output hooks), ICMPv6, UDP (marked 0x2a) and
 //! TCP to an NFLOG group, and our NFLOG source opened inside B through
 //! `network_namespace_path`, running in the real engine on a thread.
-//! Skips with a printed reason when not root or when `ip`/`nft` are missing.
+//! Skips with a printed reason when not root or when `ip`/`nft` are missing (fails
+//! under CI).
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use ulogd_core::testing::{collect_sink, OwnedValue};
+use ulogd_core::testing::netns::{nft, require, run, skip, Netns};
+use ulogd_core::testing::{collect_sink, Collected, OwnedValue};
 use ulogd_core::{Engine, Registry};
 
 type Row = Vec<(String, OwnedValue)>;
 
-fn ok(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run(args: &[&str]) {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Deletes the namespaces (and with them the veth pair and the rules) even when the
-/// test fails.
-struct Netns(Vec<String>);
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Whether this machine can run the test; prints why not.
+/// Root, iproute2 and nftables, or skip (fail under CI).
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skip: needs root for network namespaces and nftables");
-        return false;
-    }
-    if !ok(&["ip", "netns", "list"]) {
-        println!("skip: `ip netns` is not available (iproute2)");
-        return false;
-    }
-    if !ok(&["nft", "--version"]) {
-        println!("skip: `nft` is not installed (nftables)");
-        return false;
-    }
-    true
+    require(
+        "NFLOG live tests",
+        &[&["ip", "netns", "list"], &["nft", "--version"]],
+    )
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -70,11 +29,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// Two namespaces A (10.79.N.1, fd79:N::1) and B (.2) joined by veth vA/vB.
 fn setup_pair() -> (Netns, String, String, u8) {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let id = format!("{}x{n}", std::process::id());
-    let (a, b) = (format!("nfla{id}"), format!("nflb{id}"));
-    let guard = Netns(vec![a.clone(), b.clone()]);
-    run(&["ip", "netns", "add", &a]);
-    run(&["ip", "netns", "add", &b]);
+    let guard = Netns::create("nl-nflog", 2);
+    let (a, b) = (guard.name(0).to_string(), guard.name(1).to_string());
     run(&[
         "ip", "-n", &a, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", &b,
     ]);
@@ -85,19 +41,23 @@ fn setup_pair() -> (Netns, String, String, u8) {
         run(&["ip", "-n", ns, "addr", "add", &v4, "dev", dev]);
         run(&["ip", "-n", ns, "addr", "add", &v6, "dev", dev, "nodad"]);
         run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
     }
     (guard, a, b, net)
 }
 
-fn nft(ns: &str, rules: &str) {
-    let mut c = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success(), "nft rules:\n{rules}");
+/// An engine with one stack `log1:NFLOG,out:COLLECT` (one worker thread), NFLOG
+/// opened in namespace `ns` with the options `log1`.
+fn nflog_engine(name: &str, log1: &str, ns: &str) -> (Engine, Collected) {
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (spec, seen) = collect_sink("COLLECT");
+    reg.add(spec);
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nthreads=1\nstack=log1:NFLOG,out:COLLECT\n\
+         [log1]\n{log1}network_namespace_path=\"/var/run/netns/{ns}\"\n"
+    );
+    let engine = Engine::from_str(&reg, name, &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    (engine, seen)
 }
 
 fn get(row: &Row, k: &str) -> Option<OwnedValue> {
@@ -357,18 +317,12 @@ fn nflog_counts_overruns_and_grows_the_buffer() {
 }}"#
         ),
     );
-    let mut reg = Registry::new();
-    ulogd_netfilter::register(&mut reg);
-    let (spec, seen) = collect_sink("COLLECT");
-    reg.add(spec);
     // A tiny socket buffer, and a source that is not read while the flood runs.
-    let conf = format!(
-        "[global]\nlogfile=\"stdout\"\nthreads=1\nstack=log1:NFLOG,out:COLLECT\n\
-         [log1]\ngroup={group}\nseq_local=1\nnetlink_socket_buffer_size=4096\n\
-         netlink_socket_buffer_maxsize=1048576\n\
-         network_namespace_path=\"/var/run/netns/{b}\"\n"
+    let (mut engine, seen) = nflog_engine(
+        "flood.conf",
+        &format!("group={group}\nseq_local=1\nnetlink_socket_buffer_size=4096\nnetlink_socket_buffer_maxsize=1048576\n"),
+        &b,
     );
-    let mut engine = Engine::from_str(&reg, "flood.conf", &conf).unwrap();
     engine.start().unwrap();
     run(&[
         "ip",
@@ -475,7 +429,7 @@ fn nflog_attach_conntrack_gives_ct_keys() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     let r = &rows[0];
     if get(r, "ct.id").is_none() {
-        println!("skip: this kernel does not attach conntrack to NFLOG (no NFULA_CT)");
+        skip("this kernel does not attach conntrack to NFLOG (no NFULA_CT)");
         return;
     }
     assert_eq!(report.get("log1", "ct_errors"), Some(0));
@@ -492,4 +446,148 @@ fn nflog_attach_conntrack_gives_ct_keys() {
     assert_eq!(uint(r, "ct.proto"), Some(17));
     // IP_CT_NEW = 2 (enum ip_conntrack_info).
     assert_eq!(uint(r, "ct.info"), Some(2));
+}
+
+fn udp_marker(a: &str, dst: &str, port: u16) {
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        a,
+        "bash",
+        "-c",
+        &format!("echo mark > /dev/udp/{dst}/{port}"),
+    ]);
+}
+
+/// #19.4: with the default `seq_local=0`, an overrun storm still counts every lost
+/// packet (`lost_packets`), from the sequence numbers requested internally; the
+/// truth is computed from `oob.seq.global` of what arrived (the kernel numbers every
+/// packet it logs in the namespace, delivered or not).
+#[test]
+fn nflog_counts_lost_packets_without_seq_local() {
+    if !can_run() {
+        return;
+    }
+    let (_guard, a, b, net) = setup_pair();
+    let group = 36;
+    nft(
+        &b,
+        &format!(
+            r#"table inet t {{
+  chain in {{ type filter hook input priority 0; policy accept;
+    meta l4proto icmp log prefix "FLOOD " group {group}
+    udp dport 5999 log prefix "MARK " group {group}
+  }}
+}}"#
+        ),
+    );
+    // A tiny socket buffer that never grows, and a source not read during the flood.
+    let (mut engine, seen) = nflog_engine(
+        "lost.conf",
+        &format!("group={group}\nseq_global=1\nnetlink_socket_buffer_size=4096\n"),
+        &b,
+    );
+    engine.start().unwrap();
+    let dst = format!("10.79.{net}.2");
+    run(&[
+        "ip", "netns", "exec", &a, "ping", "-f", "-c", "300", "-W", "1", &dst,
+    ]);
+    let h = engine.handle();
+    let t = std::thread::spawn(move || engine.run().unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    // One more packet after the storm: its sequence number shows what was lost.
+    udp_marker(&a, &dst, 5999);
+    for _ in 0..30 {
+        if seen
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|r| prefix(r) == "MARK ")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    h.stop();
+    let report = t.join().unwrap();
+    println!("{report}");
+    let rows = seen.lock().unwrap().clone();
+    let got = rows.len() as u64;
+    assert_eq!(
+        rows.last().map(prefix).as_deref(),
+        Some("MARK "),
+        "{report}"
+    );
+    let lost = report.get("log1", "lost_packets").unwrap();
+    assert!(report.get("log1", "overruns").unwrap() >= 1, "{report}");
+    assert!(
+        lost > 0,
+        "the storm lost nothing; the test proves nothing: {report}"
+    );
+    // 300 pings and the marker were logged; what did not arrive is counted.
+    assert_eq!(got + lost, 301, "{report}");
+    // The same from the kernel's global numbering of what arrived.
+    let g = |r: &Row| uint(r, "oob.seq.global").unwrap();
+    let span = g(rows.last().unwrap()) - g(&rows[0]) + 1;
+    assert_eq!(lost, span - got, "{report}");
+    // seq_local=0: the key stays unset, and seq_gaps (the seq_local view) is 0.
+    assert!(rows.iter().all(|r| get(r, "oob.seq.local").is_none()));
+    assert_eq!(report.get("log1", "seq_gaps"), Some(0));
+}
+
+/// #17.8: packets the kernel still batches for us (`netlink_qthreshold`, a long
+/// `netlink_qtimeout`) when the daemon stops are read and go through the stacks:
+/// the unbind at shutdown makes the kernel flush its batch first.
+#[test]
+fn nflog_stop_drains_the_kernel_batch() {
+    if !can_run() {
+        return;
+    }
+    let (_guard, a, b, net) = setup_pair();
+    let group = 37;
+    nft(
+        &b,
+        &format!(
+            "table inet t {{\n chain in {{\n  type filter hook input priority 0; policy accept;\n  \
+             meta l4proto icmp log prefix \"BATCH \" group {group}\n }}\n}}\n"
+        ),
+    );
+    let (mut engine, seen) = nflog_engine(
+        "batch.conf",
+        &format!("group={group}\nseq_local=1\nnetlink_qthreshold=50\nnetlink_qtimeout=6000\n"),
+        &b,
+    );
+    engine.start().unwrap();
+    let h = engine.handle();
+    let t = std::thread::spawn(move || engine.run().unwrap());
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &a,
+        "ping",
+        "-c",
+        "10",
+        "-i",
+        "0.01",
+        "-W",
+        "1",
+        &format!("10.79.{net}.2"),
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    // The kernel holds them (10 < qthreshold, 60 s timeout): nothing arrived yet.
+    assert_eq!(seen.lock().unwrap().len(), 0);
+    h.stop();
+    let report = t.join().unwrap();
+    println!("{report}");
+    let rows = seen.lock().unwrap().clone();
+    assert_eq!(rows.len(), 10, "{report}");
+    let seqs: Vec<u64> = rows
+        .iter()
+        .map(|r| uint(r, "oob.seq.local").unwrap())
+        .collect();
+    assert_eq!(seqs, (0..10).collect::<Vec<u64>>());
+    assert_eq!(report.get("log1", "drained_at_stop"), Some(10), "{report}");
+    assert_eq!(report.get("log1", "lost_packets"), Some(0));
 }

@@ -26,21 +26,31 @@
 //!
 //! Without the `python` feature this crate is empty and needs no Python at all.
 #![warn(missing_docs)]
+// `unsafe` only where explicitly allowed: the interpreter's thread state (host),
+// the keysets' view of the running event (pyapi::keyset), one poll(2) (plugin::source).
+#![deny(unsafe_code)]
 
+// Layers, lowest first; each module uses only those above it in this list:
+// host (interpreter, GIL, errors) → value (conversions) → bridge (state shared
+// with the script's objects) → pyapi (the `ulogd` module: keyset, then module) →
+// plugin (source, stage) → register.
 #[cfg(feature = "python")]
-mod api;
+mod bridge;
 #[cfg(feature = "python")]
-mod interp;
+#[allow(unsafe_code)]
+mod host;
 #[cfg(feature = "python")]
-mod keys;
+mod plugin;
 #[cfg(feature = "python")]
-mod source;
+mod pyapi;
 #[cfg(feature = "python")]
-mod stage;
+mod register;
+#[cfg(feature = "python")]
+mod value;
 
 /// Registers the Python plugins into a registry (nothing without the `python`
 /// feature).
 pub fn register(_registry: &mut ulogd_core::Registry) {
     #[cfg(feature = "python")]
-    stage::register(_registry);
+    register::register(_registry);
 }

@@ -3,69 +3,26 @@
 //! `examples/python/nfq_accept.py` deciding: udp/9999 dropped, everything else
 //! accepted with mark 0x1. nftables counters in a later input chain of B (priority
 //! 10) see what the verdicts let through and the mark. Skips with a printed reason
-//! when not root or when `ip`/`nft`/`iptables`/`ping` are missing.
+//! when not root or when `ip`/`nft`/`iptables`/`ping` are missing (fails under CI).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use ulogd_core::testing::netns::{nft, ok, require, run, Netns};
 use ulogd_core::{Engine, Registry};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/python");
 
-fn ok(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run(args: &[&str]) -> String {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Deletes the namespaces, whatever happens to the test.
-struct Netns(Vec<String>);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
+/// Root and the tools, or skip (fail under CI).
 fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skip: needs root for network namespaces, iptables and nftables");
-        return false;
-    }
-    for (tool, args) in [
-        ("ip", &["netns", "list"][..]),
-        ("nft", &["--version"][..]),
-        ("iptables", &["-V"][..]),
-        ("ping", &["-V"][..]),
-    ] {
-        let mut v = vec![tool];
-        v.extend_from_slice(args);
-        if !ok(&v) {
-            println!("skip: `{tool}` is not available");
-            return false;
-        }
-    }
-    true
+    require(
+        "NFQ with a Python verdict",
+        &[
+            &["ip", "netns", "list"],
+            &["nft", "--version"],
+            &["iptables", "-V"],
+            &["ping", "-V"],
+        ],
+    )
 }
 
 fn counter(ns: &str, name: &str) -> u64 {
@@ -85,11 +42,8 @@ fn python_verdict_drops_one_flow_and_accepts_another() {
     if !can_run() {
         return;
     }
-    let id = std::process::id();
-    let (a, b) = (format!("pyqa{id}"), format!("pyqb{id}"));
-    let _guard = Netns(vec![a.clone(), b.clone()]);
-    run(&["ip", "netns", "add", &a]);
-    run(&["ip", "netns", "add", &b]);
+    let guard = Netns::create("nl-pyq", 2);
+    let (a, b) = (guard.name(0).to_string(), guard.name(1).to_string());
     run(&[
         "ip", "-n", &a, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", &b,
     ]);
@@ -97,7 +51,6 @@ fn python_verdict_drops_one_flow_and_accepts_another() {
         let v4 = format!("10.83.7.{h}/24");
         run(&["ip", "-n", ns, "addr", "add", &v4, "dev", dev]);
         run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
     }
     run(&[
         "ip",
@@ -118,13 +71,7 @@ fn python_verdict_drops_one_flow_and_accepts_another() {
                  meta mark 0x1 counter comment \"marked\"\n\
                  udp dport 9999 counter comment \"dropped\"\n\
                  udp dport 9998 counter comment \"passed\"\n }\n}\n";
-    let mut c = Command::new("ip")
-        .args(["netns", "exec", &b, "nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success());
+    nft(&b, rules);
 
     let mut reg = Registry::new();
     ulogd_netfilter::register(&mut reg);

@@ -6,14 +6,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::config::ConfigFile;
-use crate::event::{Binding, UNBOUND};
+use crate::event::{BindState, Binding, UNBOUND};
 use crate::global::StackSpec;
 use crate::key::KeyDef;
 use crate::options::{ConfigError, Options};
-use crate::plugin::{BuildContext, Built, Inputs, Kind, Source, Stage};
+use crate::plugin::{BuildContext, Built, Inputs, Kind, PluginError, Source, StackKeys, Stage};
 use crate::registry::Registry;
 
-use super::{Counters, ElemRt, SourceShared, StackRt};
+use super::dispatch::{Counters, ElemRt, SourceShared, StackRt};
 
 /// A stage instance, shared by every stack naming its id.
 pub(crate) struct StageInst {
@@ -52,12 +52,18 @@ fn stack_label(s: &StackSpec) -> String {
         .join(",")
 }
 
+/// The plugin name shown for instances given as objects (`EngineBuilder::source`,
+/// `EngineBuilder::stage`) rather than built from a registered plugin.
+pub(crate) const OBJECT_PLUGIN: &str = "object";
+
 /// Builds every instance and stack. Reports every problem found, not just the first.
+/// `objects` are instances built by the caller, by id; the rest come from `registry`.
 pub(crate) fn build(
     registry: &Registry,
     cfg: &ConfigFile,
     stacks: &[StackSpec],
     keyspool: usize,
+    mut objects: HashMap<String, Built>,
 ) -> Result<Topology, Vec<ConfigError>> {
     let file: &Path = &cfg.origin;
     let mut errors: Vec<ConfigError> = Vec::new();
@@ -118,79 +124,108 @@ pub(crate) fn build(
                 }
                 continue;
             }
-            let Some(spec) = registry.get_for(&el.plugin, want) else {
-                let names = registry.names();
-                let hint = match registry
-                    .get_ignore_case(&el.plugin)
-                    .map(|s| s.name)
-                    .or_else(|| crate::options::suggest(&el.plugin, &names))
-                {
-                    Some(s) => format!(" (did you mean {s}?)"),
-                    None => String::new(),
+            let (built, plugin_name) = if let Some(obj) = objects.remove(&el.id) {
+                let is_source = matches!(obj, Built::Source { .. });
+                if is_source != (want == Kind::Source) {
+                    errors.push(err(
+                        st.line,
+                        Some("stack"),
+                        format!(
+                            "stack '{label}': '{}' is a {} object but stands at position {}; a stack is source, filters..., sink",
+                            el.id,
+                            if is_source { "source" } else { "stage" },
+                            pos + 1
+                        ),
+                    ));
+                    row.push(None);
+                    continue;
+                }
+                (obj, OBJECT_PLUGIN)
+            } else {
+                let Some(spec) = registry.get_for(&el.plugin, want) else {
+                    let names = registry.names();
+                    let hint = match registry
+                        .get_ignore_case(&el.plugin)
+                        .map(|s| s.name)
+                        .or_else(|| crate::options::suggest(&el.plugin, &names))
+                    {
+                        Some(s) => format!(" (did you mean {s}?)"),
+                        None => String::new(),
+                    };
+                    errors.push(err(
+                        st.line,
+                        Some("stack"),
+                        format!(
+                            "stack '{label}': unknown plugin '{}'{hint}; `ulogd --list-plugins` shows them all",
+                            el.plugin
+                        ),
+                    ));
+                    row.push(None);
+                    continue;
                 };
-                errors.push(err(
-                    st.line,
-                    Some("stack"),
-                    format!(
-                        "stack '{label}': unknown plugin '{}'{hint}; `ulogd --list-plugins` shows them all",
-                        el.plugin
-                    ),
-                ));
-                row.push(None);
-                continue;
-            };
-            let kind_ok = match want {
-                Kind::Source => spec.kind == Kind::Source,
-                Kind::Filter => spec.kind == Kind::Filter,
-                Kind::Sink => spec.kind == Kind::Sink,
-            };
-            if !kind_ok {
-                let where_ = match want {
-                    Kind::Source => "first (a source)",
-                    Kind::Filter => "in the middle (a filter)",
-                    Kind::Sink => "last (a sink)",
+                let kind_ok = match want {
+                    Kind::Source => spec.kind == Kind::Source,
+                    Kind::Filter => spec.kind == Kind::Filter,
+                    Kind::Sink => spec.kind == Kind::Sink,
                 };
-                errors.push(err(
-                    st.line,
-                    Some("stack"),
-                    format!(
-                        "stack '{label}': {} is a {}, but stands {where_}; a stack is source, filters..., sink",
-                        el.plugin,
-                        spec.kind.name()
-                    ),
-                ));
-                row.push(None);
-                continue;
-            }
-            let section = cfg.section(&el.id);
-            let options =
-                match Options::from_section(file, spec.name, &el.id, &spec.options, section) {
-                    Ok(o) => o,
-                    Err(mut e) => {
-                        errors.append(&mut e);
+                if !kind_ok {
+                    let where_ = match want {
+                        Kind::Source => "first (a source)",
+                        Kind::Filter => "in the middle (a filter)",
+                        Kind::Sink => "last (a sink)",
+                    };
+                    errors.push(err(
+                        st.line,
+                        Some("stack"),
+                        format!(
+                            "stack '{label}': {} is a {}, but stands {where_}; a stack is source, filters..., sink",
+                            el.plugin,
+                            spec.kind.name()
+                        ),
+                    ));
+                    row.push(None);
+                    continue;
+                }
+                let section = cfg.section(&el.id);
+                let options =
+                    match Options::from_section(file, spec.name, &el.id, &spec.options, section) {
+                        Ok(o) => o,
+                        Err(mut e) => {
+                            errors.append(&mut e);
+                            row.push(None);
+                            continue;
+                        }
+                    };
+                let ctx = BuildContext {
+                    id: &el.id,
+                    options: &options,
+                };
+                let line = section.map(|s| s.line).unwrap_or(st.line);
+                match (spec.build)(&ctx) {
+                    // A configuration error already names file, line and key.
+                    Err(crate::plugin::PluginError::Config(e)) => {
+                        errors.push(e);
                         row.push(None);
                         continue;
                     }
-                };
-            let ctx = BuildContext {
-                id: &el.id,
-                options: &options,
-            };
-            let line = section.map(|s| s.line).unwrap_or(st.line);
-            match (spec.build)(&ctx) {
-                Err(e) => {
-                    errors.push(err(
-                        line,
-                        None,
-                        format!("[{}] ({}): {}", el.id, spec.name, e),
-                    ));
-                    row.push(None);
+                    Err(e) => {
+                        errors.push(err(
+                            line,
+                            None,
+                            format!("[{}] ({}): {}", el.id, spec.name, e),
+                        ));
+                        row.push(None);
+                        continue;
+                    }
+                    Ok(b) => (b, spec.name),
                 }
-                Ok(Built::Source { source, outputs }) => {
+            };
+            match built {
+                Built::Source { source, outputs } => {
                     let idx = sources.len();
                     sources.push(SourceInst {
                         id: el.id.clone(),
-                        plugin: spec.name,
+                        plugin: plugin_name,
                         source,
                         outputs,
                         stacks: vec![si],
@@ -198,15 +233,15 @@ pub(crate) fn build(
                     by_id.insert(el.id.clone(), (Inst::Source(idx), el.plugin.clone()));
                     row.push(Some(idx));
                 }
-                Ok(Built::Stage {
+                Built::Stage {
                     stage,
                     inputs,
                     outputs,
-                }) => {
+                } => {
                     let idx = stages.len();
                     stages.push(StageInst {
                         id: el.id.clone(),
-                        plugin: spec.name,
+                        plugin: plugin_name,
                         stage,
                         inputs,
                         outputs,
@@ -234,6 +269,7 @@ pub(crate) fn build(
             out_base: 0,
             out_len: defs.len() as u32,
             wildcard: Box::new([]),
+            state: BindState::none(),
         };
         let mut stack_rts = Vec::new();
         for &si in &src.stacks {
@@ -242,7 +278,7 @@ pub(crate) fn build(
             // Output slot ranges of the elements so far: (base, len).
             let mut ranges: Vec<(u32, u32)> = vec![(0, src.outputs.len() as u32)];
             let mut elems = Vec::new();
-            for (pos, inst) in resolved[si].iter().enumerate().skip(1) {
+            for inst in resolved[si].iter().skip(1) {
                 let stage = &stages[inst.expect("errors returned above")];
                 let base = defs.len() as u32;
                 let mut inputs_v = Vec::new();
@@ -306,15 +342,44 @@ pub(crate) fn build(
                         }
                     }
                 }
+                // The stage's own view of this stack, for its bind step.
+                let state = {
+                    let inputs: Vec<Option<&KeyDef>> = inputs_v
+                        .iter()
+                        .map(|&s| (s != UNBOUND).then(|| &defs[s as usize]))
+                        .collect();
+                    let wild: Vec<&KeyDef> = wildcard.iter().map(|&s| &defs[s as usize]).collect();
+                    let keys = StackKeys {
+                        stack: &label,
+                        inputs: &inputs,
+                        wildcard: &wild,
+                        outputs: &stage.outputs,
+                    };
+                    match stage.stage.bind(&keys) {
+                        Ok(s) => s,
+                        Err(PluginError::Config(e)) => {
+                            errors.push(e);
+                            BindState::none()
+                        }
+                        Err(e) => {
+                            errors.push(err(
+                                st.line,
+                                Some("stack"),
+                                format!("stack '{label}': {} ({}): {e}", stage.id, stage.plugin),
+                            ));
+                            BindState::none()
+                        }
+                    }
+                };
                 defs.extend(stage.outputs.iter().cloned());
                 let binding = Binding {
                     inputs: inputs_v.into_boxed_slice(),
                     out_base: base,
                     out_len: stage.outputs.len() as u32,
                     wildcard: wildcard.into_boxed_slice(),
+                    state,
                 };
                 ranges.push((base, stage.outputs.len() as u32));
-                let _ = pos;
                 elems.push(ElemRt {
                     id: stage.id.clone(),
                     stage: stage.stage.clone(),
@@ -343,6 +408,7 @@ pub(crate) fn build(
             pool_empty: AtomicU64::new(0),
             emitted: AtomicU64::new(0),
             completion: std::sync::OnceLock::new(),
+            remote_timers: Mutex::new(Vec::new()),
         });
         out.push((src, shared));
     }

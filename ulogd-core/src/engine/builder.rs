@@ -1,13 +1,22 @@
-//! Building an engine in code, without a configuration file.
+//! Building an engine in code, without a configuration file: instances from
+//! registered plugins (by name, with string options) or plugin objects made by the
+//! caller, and stacks of instance ids.
 
-use crate::config::{ConfigFile, Entry, Section};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{Entry, Section};
 use crate::global::{ElemSpec, Settings, StackSpec};
+use crate::key::KeyDef;
 use crate::options::ConfigError;
+use crate::plugin::{Built, Inputs, Source, Stage};
 use crate::registry::Registry;
 
-use super::Engine;
+use super::build::OBJECT_PLUGIN;
+use super::timers::{system_clock, Clock};
 
-/// Builds stacks in code: instances with options, stacks of instance ids.
+/// Builds stacks in code: instances with options (or plugin objects), stacks of
+/// instance ids.
 ///
 /// ```
 /// # use ulogd_core::{Engine, Registry};
@@ -21,11 +30,26 @@ use super::Engine;
 /// assert!(result.is_err()); // the registry above has no plugins
 /// ```
 pub struct EngineBuilder<'r> {
-    registry: &'r Registry,
-    settings: Settings,
+    pub(super) registry: &'r Registry,
+    pub(super) settings: Settings,
     instances: Vec<(String, String)>,
-    sections: Vec<Section>,
-    stacks: Vec<StackSpec>,
+    pub(super) sections: Vec<Section>,
+    pub(super) objects: HashMap<String, Built>,
+    pub(super) stacks: Vec<StackSpec>,
+    pub(super) errors: Vec<ConfigError>,
+    pub(super) clock: Clock,
+}
+
+fn empty_registry() -> &'static Registry {
+    static EMPTY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Registry::new)
+}
+
+impl Default for EngineBuilder<'static> {
+    /// A builder for plugin objects only (no registry).
+    fn default() -> Self {
+        EngineBuilder::new(empty_registry())
+    }
 }
 
 impl<'r> EngineBuilder<'r> {
@@ -35,13 +59,36 @@ impl<'r> EngineBuilder<'r> {
             settings: Settings::default(),
             instances: Vec::new(),
             sections: Vec::new(),
+            objects: HashMap::new(),
             stacks: Vec::new(),
+            errors: Vec::new(),
+            clock: system_clock(),
         }
     }
 
-    /// Declares instance `id` of plugin `plugin` with options.
-    pub fn instance(mut self, id: &str, plugin: &str, options: &[(&str, &str)]) -> Self {
+    fn error(&mut self, message: String) {
+        self.errors.push(ConfigError {
+            file: "<code>".into(),
+            line: 0,
+            key: None,
+            message,
+        });
+    }
+
+    fn declare(&mut self, id: &str, plugin: &str) -> bool {
+        if self.instances.iter().any(|(i, _)| i == id) {
+            self.error(format!("instance id '{id}' is declared twice"));
+            return false;
+        }
         self.instances.push((id.to_string(), plugin.to_string()));
+        true
+    }
+
+    /// Declares instance `id` of registered plugin `plugin` with options.
+    pub fn instance(mut self, id: &str, plugin: &str, options: &[(&str, &str)]) -> Self {
+        if !self.declare(id, plugin) {
+            return self;
+        }
         self.sections.push(Section {
             name: id.to_string(),
             line: 0,
@@ -57,20 +104,60 @@ impl<'r> EngineBuilder<'r> {
         self
     }
 
-    /// Adds a stack of instance ids, source first.
+    /// Declares instance `id` as a source object made by the caller, producing
+    /// `outputs` (the keys it sets, by position). No registry name is needed; the
+    /// report shows it as plugin `object`.
+    pub fn source(mut self, id: &str, source: Box<dyn Source>, outputs: Vec<KeyDef>) -> Self {
+        if self.declare(id, OBJECT_PLUGIN) {
+            self.objects
+                .insert(id.to_string(), Built::Source { source, outputs });
+        }
+        self
+    }
+
+    /// Declares instance `id` as a filter or sink object made by the caller, taking
+    /// `inputs` (bound by name to upstream keys, as for registered plugins) and
+    /// producing `outputs` (empty for a sink). One object may serve several stacks.
+    pub fn stage(
+        mut self,
+        id: &str,
+        stage: Arc<dyn Stage>,
+        inputs: Inputs,
+        outputs: Vec<KeyDef>,
+    ) -> Self {
+        if self.declare(id, OBJECT_PLUGIN) {
+            self.objects.insert(
+                id.to_string(),
+                Built::Stage {
+                    stage,
+                    inputs,
+                    outputs,
+                },
+            );
+        }
+        self
+    }
+
+    /// Adds a stack of instance ids, source first. Every id must have been declared
+    /// before with [`EngineBuilder::instance`], [`EngineBuilder::source`] or
+    /// [`EngineBuilder::stage`]; an undeclared one is an error of [`EngineBuilder::build`].
     pub fn stack(mut self, ids: &[&str]) -> Self {
-        let elems = ids
-            .iter()
-            .map(|id| ElemSpec {
-                id: id.to_string(),
-                plugin: self
-                    .instances
-                    .iter()
-                    .find(|(i, _)| i == id)
-                    .map(|(_, p)| p.clone())
-                    .unwrap_or_else(|| format!("<undeclared instance {id}>")),
-            })
-            .collect::<Vec<_>>();
+        let mut elems = Vec::new();
+        for id in ids {
+            match self.instances.iter().find(|(i, _)| i == id) {
+                Some((_, p)) => elems.push(ElemSpec {
+                    id: id.to_string(),
+                    plugin: p.clone(),
+                }),
+                None => {
+                    self.error(format!(
+                        "stack '{}': instance '{id}' is not declared (use .instance, .source or .stage first)",
+                        ids.join(",")
+                    ));
+                    return self;
+                }
+            }
+        }
         let text = elems
             .iter()
             .map(|e| format!("{}:{}", e.id, e.plugin))
@@ -96,12 +183,12 @@ impl<'r> EngineBuilder<'r> {
         self
     }
 
-    /// Builds the engine (nothing is opened until [`Engine::start`] or [`Engine::run`]).
-    pub fn build(self) -> Result<Engine, Vec<ConfigError>> {
-        let cfg = ConfigFile {
-            origin: "<code>".into(),
-            sections: self.sections,
-        };
-        Engine::from_stacks(self.registry, &cfg, &self.stacks, self.settings)
+    /// Where the engine reads the time (timers, stage ticks, re-armed timers): a
+    /// test or a simulation moves time by hand with it and calls
+    /// [`crate::Engine::step`]`(Some(Duration::ZERO))`. [`std::time::Instant::now`] by
+    /// default. May change before 1.0.
+    pub fn clock(mut self, now: impl Fn() -> std::time::Instant + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(now);
+        self
     }
 }

@@ -22,6 +22,12 @@ use std::time::Duration;
 
 use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
 
+use crate::nl::{NlSocket, Proto, Recv};
+use crate::wire::nlmsg::{
+    NlmsgHeader, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use crate::wire::{NlaIter, NlmsgErrView, NlmsgIter};
+
 static INPUTS: &[KeyDef] = &[
     KeyDef::new("oob.ifindex_in", KeyType::U32).optional(),
     KeyDef::new("oob.ifindex_out", KeyType::U32).optional(),
@@ -98,6 +104,7 @@ fn table_write() -> std::sync::RwLockWriteGuard<'static, Table> {
 }
 
 /// `if_indextoname(3)`.
+#[allow(unsafe_code)]
 fn index_to_name(idx: u32) -> Option<Box<str>> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: `buf` has IF_NAMESIZE bytes as the function requires.
@@ -143,30 +150,15 @@ fn put_name(ev: &mut Event<'_>, out: usize, idx: Option<u32>) {
 }
 
 // ---------------------------------------------------------------------------------
-// rtnetlink
+// rtnetlink: framing and attributes through `wire/`, the socket through `nl/`.
 
-const NLMSG_HDRLEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
-const RTA_HDRLEN: usize = 4;
 const IFLA_IFNAME: u16 = 3;
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const RTMGRP_LINK: u32 = 1;
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
+/// `RTNLGRP_LINK`, a group number.
+const RTNLGRP_LINK: u32 = 1;
 
 /// One link message: (is_new, ifindex, name).
 #[derive(Debug, PartialEq)]
@@ -184,57 +176,38 @@ struct Batch<'a> {
     error: Option<i32>,
 }
 
-/// Parses a datagram of netlink messages. Malformed lengths end the walk (what was
-/// parsed before is kept); nothing here can read out of bounds.
+/// Parses a datagram of netlink messages with [`NlmsgIter`] and [`NlaIter`].
+/// Malformed lengths end the walk (what was parsed before is kept).
 fn parse_datagram(buf: &[u8]) -> Batch<'_> {
     let mut out = Batch::default();
-    let mut off = 0;
-    while off + NLMSG_HDRLEN <= buf.len() {
-        let (Some(len), Some(ty)) = (ne_u32(buf, off), ne_u16(buf, off + 4)) else {
-            break;
-        };
-        let len = len as usize;
-        if len < NLMSG_HDRLEN || off + len > buf.len() {
-            break;
-        }
-        let body = &buf[off + NLMSG_HDRLEN..off + len];
-        match ty {
+    for m in NlmsgIter::new(buf) {
+        let Ok(m) = m else { break };
+        let body = m.payload();
+        match m.msg_type() {
             NLMSG_DONE => out.done = true,
-            NLMSG_ERROR => {
-                let e = ne_u32(body, 0).map(|v| v as i32).unwrap_or(-libc::EINVAL);
-                if e != 0 {
-                    out.error = Some(-e);
-                }
-            }
-            RTM_NEWLINK | RTM_DELLINK if body.len() >= IFINFOMSG_LEN => {
-                if let Some(index) = ne_u32(body, 4) {
-                    let mut name = None;
-                    let mut a = IFINFOMSG_LEN;
-                    while a + RTA_HDRLEN <= body.len() {
-                        let (Some(alen), Some(aty)) = (ne_u16(body, a), ne_u16(body, a + 2)) else {
-                            break;
-                        };
-                        let alen = alen as usize;
-                        if alen < RTA_HDRLEN || a + alen > body.len() {
-                            break;
-                        }
-                        if aty & 0x3fff == IFLA_IFNAME {
-                            let v = &body[a + RTA_HDRLEN..a + alen];
-                            let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
-                            name = Some(&v[..end]);
-                        }
-                        a += align4(alen);
-                    }
-                    out.links.push(LinkMsg {
-                        new: ty == RTM_NEWLINK,
-                        index,
-                        name,
-                    });
-                }
+            NLMSG_ERROR => match NlmsgErrView::new_checked(body) {
+                Ok(e) if e.error() == 0 => {}
+                Ok(e) => out.error = Some(e.error().saturating_neg()),
+                Err(_) => out.error = Some(libc::EINVAL),
+            },
+            t @ (RTM_NEWLINK | RTM_DELLINK) => {
+                let (Some(hdr), Some(attrs)) = (body.get(4..8), body.get(IFINFOMSG_LEN..)) else {
+                    continue;
+                };
+                let index = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+                let name = NlaIter::new(attrs)
+                    .map_while(Result::ok)
+                    .filter(|a| a.kind() == IFLA_IFNAME)
+                    .last()
+                    .map(|a| a.cstr());
+                out.links.push(LinkMsg {
+                    new: t == RTM_NEWLINK,
+                    index,
+                    name,
+                });
             }
             _ => {}
         }
-        off += align4(len);
     }
     out
 }
@@ -254,121 +227,42 @@ fn apply(batch: &Batch<'_>) {
     }
 }
 
-/// An `AF_NETLINK`/`NETLINK_ROUTE` socket subscribed to link events.
-struct RtSocket {
-    fd: libc::c_int,
+/// Sends an `RTM_GETLINK` dump request.
+fn request_dump(sock: &NlSocket, seq: u32) -> io::Result<()> {
+    let mut msg = [0u8; NLMSG_HDRLEN + IFINFOMSG_LEN];
+    let hdr = NlmsgHeader {
+        len: msg.len() as u32,
+        msg_type: RTM_GETLINK,
+        flags: NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+        pid: 0,
+    };
+    hdr.emit(&mut msg)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    msg[NLMSG_HDRLEN] = libc::AF_UNSPEC as u8;
+    sock.send(&msg)
 }
 
-impl RtSocket {
-    fn open() -> io::Result<RtSocket> {
-        // SAFETY: plain socket(2) call.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let s = RtSocket { fd };
-        // SAFETY: zeroed sockaddr_nl is valid; we set family and groups.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        sa.nl_groups = RTMGRP_LINK;
-        // SAFETY: `sa` is a valid sockaddr_nl of the given size.
-        let r = unsafe {
-            libc::bind(
-                fd,
-                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 250_000,
-        };
-        // SAFETY: `tv` is a valid timeval of the given size.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(s)
+/// Receives one datagram, waiting at most 250 ms (`Again` then).
+fn recv_wait<'b>(sock: &NlSocket, buf: &'b mut [u8]) -> io::Result<Option<&'b [u8]>> {
+    let mut r = sock.recv(buf)?;
+    if r == Recv::Again && sock.wait_readable(Duration::from_millis(250)) {
+        r = sock.recv(buf)?;
     }
-
-    /// Sends an `RTM_GETLINK` dump request.
-    fn request_dump(&self, seq: u32) -> io::Result<()> {
-        let mut msg = [0u8; NLMSG_HDRLEN + IFINFOMSG_LEN];
-        msg[0..4].copy_from_slice(&((NLMSG_HDRLEN + IFINFOMSG_LEN) as u32).to_ne_bytes());
-        msg[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
-        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-        msg[6..8].copy_from_slice(&flags.to_ne_bytes());
-        msg[8..12].copy_from_slice(&seq.to_ne_bytes());
-        msg[NLMSG_HDRLEN] = libc::AF_UNSPEC as u8;
-        // SAFETY: zeroed sockaddr_nl addresses the kernel (pid 0).
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: valid buffer and address for the call.
-        let r = unsafe {
-            libc::sendto(
-                self.fd,
-                msg.as_ptr() as *const libc::c_void,
-                msg.len(),
-                0,
-                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+    match r {
+        Recv::Data(n) => Ok(Some(&buf[..n])),
+        Recv::Again => Ok(None),
+        Recv::Overrun => Err(io::Error::from_raw_os_error(libc::ENOBUFS)),
     }
-
-    /// Receives one datagram (times out after 250 ms with `WouldBlock`/`TimedOut`).
-    fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(&buf[..n as usize])
-    }
-}
-
-impl Drop for RtSocket {
-    fn drop(&mut self) {
-        // SAFETY: we own the descriptor.
-        unsafe { libc::close(self.fd) };
-    }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
 }
 
 /// Dumps every link into the table, waiting at most ~2 s for the end of the dump.
-fn initial_dump(sock: &RtSocket, buf: &mut [u8]) -> io::Result<()> {
-    sock.request_dump(1)?;
+fn initial_dump(sock: &NlSocket, buf: &mut [u8]) -> io::Result<()> {
+    request_dump(sock, 1)?;
     let mut timeouts = 0;
     loop {
-        match sock.recv(buf) {
-            Ok(d) => {
+        match recv_wait(sock, buf) {
+            Ok(Some(d)) => {
                 let b = parse_datagram(d);
                 apply(&b);
                 if let Some(e) = b.error {
@@ -378,7 +272,7 @@ fn initial_dump(sock: &RtSocket, buf: &mut [u8]) -> io::Result<()> {
                     return Ok(());
                 }
             }
-            Err(e) if is_timeout(&e) => {
+            Ok(None) => {
                 timeouts += 1;
                 if timeouts >= 8 {
                     return Err(io::Error::new(
@@ -387,7 +281,7 @@ fn initial_dump(sock: &RtSocket, buf: &mut [u8]) -> io::Result<()> {
                     ));
                 }
             }
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => sock.request_dump(1)?,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => request_dump(sock, 1)?,
             Err(e) => return Err(e),
         }
     }
@@ -402,7 +296,8 @@ struct Monitor {
 
 impl Monitor {
     fn start() -> io::Result<Arc<Monitor>> {
-        let sock = RtSocket::open()?;
+        let sock = NlSocket::open(Proto::Route, &[RTNLGRP_LINK], "", "rtnetlink socket")
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let mut buf = vec![0u8; 64 * 1024];
         initial_dump(&sock, &mut buf)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -410,13 +305,13 @@ impl Monitor {
         let thread = std::thread::Builder::new().name("ifindex-rtnl".into()).spawn(move || {
             let mut seq = 2u32;
             while !stop2.load(Ordering::Relaxed) {
-                match sock.recv(&mut buf) {
-                    Ok(d) => apply(&parse_datagram(d)),
-                    Err(e) if is_timeout(&e) => {}
+                match recv_wait(&sock, &mut buf) {
+                    Ok(Some(d)) => apply(&parse_datagram(d)),
+                    Ok(None) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                         log::info!("IFINDEX: link events lost ({e}), dumping links again");
                         seq = seq.wrapping_add(1);
-                        if let Err(e) = sock.request_dump(seq) {
+                        if let Err(e) = request_dump(&sock, seq) {
                             log::error!("IFINDEX: cannot request a link dump: {e}");
                         }
                     }

@@ -10,22 +10,19 @@
 //! itself, so every stack sharing the instance sees it (ulogd2 2.0.8 gave all but the
 //! first stack 0, printed as 1970).
 
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use neli::consts::socket::{Msg, NlFamily};
-use neli::socket::NlSocket;
-use neli::utils::Groups;
 use ulogd_core::{
     Built, Emit, Flow, KeyDef, KeyType, OptionDef, Options, PluginError, PluginSpec, Signal,
     Source, SourceSetup, Wake,
 };
 
-use super::netns::in_netns;
+use super::cfg_err;
 use super::nflog_keys::now;
+use crate::nl::{errno_text, Input, NlSocket, Proto, RecvBuf, Walk};
 use crate::wire::nfacct::{emit_dump_request, NfacctRepr};
 use crate::wire::nlmsg::{NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
-use crate::wire::{NlmsgErrView, NlmsgIter};
+use crate::wire::NlmsgErrView;
 
 /// Receive buffer (the kernel fills dump skbs up to 32 KiB).
 const BUF: usize = 64 * 1024;
@@ -56,10 +53,6 @@ struct NfacctConfig {
     zero: bool,
     timestamp: bool,
     netns: String,
-}
-
-fn cfg_err(e: ulogd_core::ConfigError) -> PluginError {
-    PluginError::new(e.to_string())
 }
 
 impl NfacctConfig {
@@ -106,16 +99,13 @@ impl NfacctConfig {
     }
 }
 
-struct Nfacct {
-    cfg: NfacctConfig,
-    sock: Option<NlSocket>,
-    buf: Vec<u8>,
-    pos: usize,
-    len: usize,
+/// The poll state the walker updates.
+#[derive(Default)]
+struct State {
+    timestamp: bool,
     /// Sequence number of the poll in flight and its time.
     poll: Option<(u32, (u32, u32))>,
     next_seq: u32,
-    timer: Option<usize>,
     polls: u64,
     objects: u64,
     skipped: u64,
@@ -123,139 +113,136 @@ struct Nfacct {
     parse_errors: u64,
 }
 
+struct Nfacct {
+    cfg: NfacctConfig,
+    sock: Option<NlSocket>,
+    rx: RecvBuf,
+    timer: Option<usize>,
+    st: State,
+}
+
 impl Nfacct {
     fn new(cfg: NfacctConfig) -> Nfacct {
+        let st = State {
+            timestamp: cfg.timestamp,
+            next_seq: 1,
+            ..State::default()
+        };
         Nfacct {
             cfg,
             sock: None,
-            buf: Vec::new(),
-            pos: 0,
-            len: 0,
-            poll: None,
-            next_seq: 1,
+            rx: RecvBuf::new(0),
             timer: None,
-            polls: 0,
-            objects: 0,
-            skipped: 0,
-            errors: 0,
-            parse_errors: 0,
+            st,
         }
     }
 
     fn poll_now(&mut self) {
-        if self.poll.is_some() {
+        let st = &mut self.st;
+        if st.poll.is_some() {
             // The previous poll has not finished: never two dumps at once.
-            self.skipped += 1;
+            st.skipped += 1;
             return;
         }
         let Some(sock) = self.sock.as_ref() else {
             return;
         };
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        let seq = st.next_seq;
+        st.next_seq = st.next_seq.wrapping_add(1).max(1);
         let mut msg = Vec::with_capacity(32);
         if emit_dump_request(self.cfg.zero, seq, &mut msg).is_err() {
             return;
         }
-        match sock.send(&msg, Msg::empty()) {
-            Ok(_) => {
-                self.polls += 1;
-                self.poll = Some((seq, now()));
+        match sock.send(&msg) {
+            Ok(()) => {
+                st.polls += 1;
+                st.poll = Some((seq, now()));
             }
             Err(e) => {
-                self.errors += 1;
+                st.errors += 1;
                 log::error!("NFACCT: cannot request the nfacct objects: {e}");
             }
         }
     }
+}
 
-    /// Walks `buf[pos..len]`; `Some(flow)` when the run must end here.
-    fn drain(&mut self, emit: &mut dyn Emit, handled: &mut usize) -> Option<Flow> {
-        while self.pos < self.len {
-            let m = match NlmsgIter::new(&self.buf[self.pos..self.len]).next() {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
+impl State {
+    /// One input of the walker: an object of the poll in flight becomes an event.
+    fn input(&mut self, i: Input<'_>, emit: &mut dyn Emit) -> Walk {
+        let m = match i {
+            Input::Msg(m) => m,
+            Input::Malformed(e) => {
+                self.parse_errors += 1;
+                log::warn!("NFACCT: malformed netlink data, rest of the read dropped: {e}");
+                return Walk::Next;
+            }
+            Input::Overrun => {
+                self.errors += 1;
+                log::warn!("NFACCT: poll reply lost (ENOBUFS); next poll starts afresh");
+                self.poll = None;
+                return Walk::Next;
+            }
+        };
+        let cur = self.poll.filter(|(seq, _)| *seq == m.seq());
+        match (m.msg_type(), cur) {
+            (_, None) | (NLMSG_NOOP | NLMSG_OVERRUN, _) => {}
+            (NLMSG_DONE, Some(_)) => self.poll = None,
+            (NLMSG_ERROR, Some(_)) => {
+                let err = NlmsgErrView::new_checked(m.payload())
+                    .map_or(libc::EPROTO, |e| e.error().saturating_neg());
+                if err != 0 {
+                    self.errors += 1;
+                    let hint = if err == libc::EOPNOTSUPP || err == libc::ENOENT {
+                        " (is the nfnetlink_acct module loaded?)"
+                    } else {
+                        ""
+                    };
+                    log::error!(
+                        "NFACCT: the kernel refused the poll: {}{hint}",
+                        errno_text(err)
+                    );
+                }
+                self.poll = None;
+            }
+            (_, Some((_, time))) => match NfacctRepr::parse_nlmsg(&m) {
+                Ok(r) => {
+                    let ts = self.timestamp;
+                    let res = emit.emit(&mut |ev| {
+                        ev.set_bytes(K_NAME, r.name);
+                        ev.set_u64(K_PKTS, r.pkts);
+                        ev.set_u64(K_BYTES, r.bytes);
+                        if ts {
+                            ev.set_u32(K_SEC, time.0);
+                            ev.set_u32(K_USEC, time.1);
+                        }
+                        true
+                    });
+                    if res.is_err() {
+                        return Walk::Keep(Flow::Idle);
+                    }
+                    self.objects += 1;
+                }
+                Err(e) => {
                     self.parse_errors += 1;
-                    log::warn!("NFACCT: malformed netlink data, rest of the read dropped: {e}");
-                    self.pos = self.len;
-                    break;
-                }
-                None => {
-                    self.pos = self.len;
-                    break;
-                }
-            };
-            let step = ((m.len() as usize + 3) & !3).max(1);
-            let cur = self.poll.filter(|(seq, _)| *seq == m.seq());
-            match (m.msg_type(), cur) {
-                (_, None) | (NLMSG_NOOP | NLMSG_OVERRUN, _) => {}
-                (NLMSG_DONE, Some(_)) => self.poll = None,
-                (NLMSG_ERROR, Some(_)) => {
-                    let err = NlmsgErrView::new_checked(m.payload())
-                        .map_or(libc::EPROTO, |e| e.error().saturating_neg());
-                    if err != 0 {
-                        self.errors += 1;
-                        let hint = if err == libc::EOPNOTSUPP || err == libc::ENOENT {
-                            " (is the nfnetlink_acct module loaded?)"
-                        } else {
-                            ""
-                        };
-                        log::error!(
-                            "NFACCT: the kernel refused the poll: {}{hint}",
-                            std::io::Error::from_raw_os_error(err)
+                    if self.parse_errors.is_power_of_two() {
+                        log::warn!(
+                            "NFACCT: malformed object dropped ({} so far): {e}",
+                            self.parse_errors
                         );
                     }
-                    self.poll = None;
                 }
-                (_, Some((_, time))) => match NfacctRepr::parse_nlmsg(&m) {
-                    Ok(r) => {
-                        let ts = self.cfg.timestamp;
-                        let res = emit.emit(&mut |ev| {
-                            ev.set_bytes(K_NAME, r.name);
-                            ev.set_u64(K_PKTS, r.pkts);
-                            ev.set_u64(K_BYTES, r.bytes);
-                            if ts {
-                                ev.set_u32(K_SEC, time.0);
-                                ev.set_u32(K_USEC, time.1);
-                            }
-                            true
-                        });
-                        if res.is_err() {
-                            return Some(Flow::Idle);
-                        }
-                        self.objects += 1;
-                    }
-                    Err(e) => {
-                        self.parse_errors += 1;
-                        if self.parse_errors.is_power_of_two() {
-                            log::warn!(
-                                "NFACCT: malformed object dropped ({} so far): {e}",
-                                self.parse_errors
-                            );
-                        }
-                    }
-                },
-            }
-            self.pos = (self.pos + step).min(self.len);
-            *handled += 1;
-            if *handled >= BATCH {
-                return Some(Flow::Again);
-            }
+            },
         }
-        None
+        Walk::Next
     }
 }
 
 impl Source for Nfacct {
     fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
-        let sock = in_netns(&self.cfg.netns, "netlink socket", || {
-            NlSocket::connect(NlFamily::Netfilter, None, Groups::empty())
-        })?;
-        sock.nonblock()
-            .map_err(|e| PluginError::new(format!("NFACCT: cannot set O_NONBLOCK: {e}")))?;
-        setup.add_fd(sock.as_raw_fd());
+        let sock = NlSocket::open(Proto::Netfilter, &[], &self.cfg.netns, "netlink socket")?;
+        setup.add_fd(sock.fd());
         self.sock = Some(sock);
-        self.buf = vec![0; BUF];
+        self.rx = RecvBuf::new(BUF);
         let p = Duration::from_secs(u64::from(self.cfg.pollinterval));
         self.timer = Some(setup.add_timer(p, Some(p)));
         log::info!(
@@ -276,31 +263,13 @@ impl Source for Nfacct {
                 self.poll_now();
             }
         }
-        let mut handled = 0;
-        loop {
-            if let Some(f) = self.drain(emit, &mut handled) {
-                return Ok(f);
-            }
-            let Some(sock) = self.sock.as_ref() else {
-                return Ok(Flow::Finished);
-            };
-            match sock.recv(&mut self.buf[..], Msg::empty()) {
-                Ok((n, _)) => {
-                    self.pos = 0;
-                    self.len = n;
-                }
-                Err(e) => match e.raw_os_error() {
-                    Some(libc::EAGAIN) => return Ok(Flow::Idle),
-                    Some(libc::EINTR) => continue,
-                    Some(libc::ENOBUFS) => {
-                        self.errors += 1;
-                        log::warn!("NFACCT: poll reply lost (ENOBUFS); next poll starts afresh");
-                        self.poll = None;
-                    }
-                    _ => return Err(PluginError::new(format!("NFACCT: recv: {e}"))),
-                },
-            }
-        }
+        let Nfacct { sock, rx, st, .. } = self;
+        let Some(sock) = sock.as_ref() else {
+            return Ok(Flow::Finished);
+        };
+        let mut budget = BATCH;
+        rx.pump(sock, &mut budget, |i, _| st.input(i, emit))
+            .map_err(|e| PluginError::new(format!("NFACCT: recv: {e}")))
     }
 
     fn signal(&mut self, sig: Signal, _emit: &mut dyn Emit) {
@@ -314,12 +283,13 @@ impl Source for Nfacct {
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
+        let st = &self.st;
         vec![
-            ("polls", self.polls),
-            ("objects", self.objects),
-            ("skipped_polls", self.skipped),
-            ("errors", self.errors),
-            ("parse_errors", self.parse_errors),
+            ("polls", st.polls),
+            ("objects", st.objects),
+            ("skipped_polls", st.skipped),
+            ("errors", st.errors),
+            ("parse_errors", st.parse_errors),
         ]
     }
 }
@@ -351,9 +321,8 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<NfacctConfig, String> {
-        let o = Options::from_pairs("NFACCT", "acct1", &NfacctConfig::options(), pairs)
-            .map_err(|e| format!("{e:?}"))?;
-        NfacctConfig::from_options(&o).map_err(|e| e.to_string())
+        let defs = NfacctConfig::options();
+        crate::sources::parse_config("NFACCT", "acct1", &defs, pairs, NfacctConfig::from_options)
     }
 
     #[test]

@@ -276,6 +276,7 @@ impl NlmsgHeader {
 #[derive(Debug, Clone)]
 pub struct NlmsgIter<'a> {
     rest: &'a [u8],
+    total: usize,
     failed: bool,
 }
 
@@ -284,8 +285,17 @@ impl<'a> NlmsgIter<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         NlmsgIter {
             rest: buf,
+            total: buf.len(),
             failed: false,
         }
+    }
+
+    /// Bytes of the buffer stepped over so far: every message yielded, with its
+    /// padding; after a malformed message, the whole buffer. A reader that stops in
+    /// the middle of a buffer resumes at this offset, so no caller recomputes the
+    /// alignment rules.
+    pub fn consumed(&self) -> usize {
+        self.total - self.rest.len()
     }
 }
 
@@ -314,6 +324,57 @@ impl<'a> Iterator for NlmsgIter<'a> {
 }
 
 impl core::iter::FusedIterator for NlmsgIter<'_> {}
+
+#[cfg(test)]
+mod consumed_tests {
+    use super::*;
+
+    fn msg(ty: u16, payload: usize) -> Vec<u8> {
+        let mut v = vec![0u8; NLMSG_HDRLEN];
+        NlmsgHeader {
+            len: (NLMSG_HDRLEN + payload) as u32,
+            msg_type: ty,
+            ..NlmsgHeader::default()
+        }
+        .emit(&mut v)
+        .unwrap();
+        v.resize(NLMSG_HDRLEN + payload, 0xaa);
+        v
+    }
+
+    #[test]
+    fn consumed_counts_padding_and_stops_at_the_end() {
+        let mut buf = msg(0x100, 5); // 21 bytes, padded to 24
+        buf.resize(24, 0);
+        buf.extend(msg(0x101, 4));
+        let mut it = NlmsgIter::new(&buf);
+        assert_eq!(it.consumed(), 0);
+        assert_eq!(it.next().unwrap().unwrap().msg_type(), 0x100);
+        assert_eq!(it.consumed(), 24);
+        assert_eq!(it.next().unwrap().unwrap().msg_type(), 0x101);
+        assert_eq!(it.consumed(), buf.len());
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn a_bad_length_consumes_the_rest() {
+        let mut buf = msg(0x100, 0);
+        buf.extend([1, 0, 0, 0, 0, 0]); // nlmsg_len 1
+        let mut it = NlmsgIter::new(&buf);
+        assert!(it.next().unwrap().is_ok());
+        assert!(it.next().unwrap().is_err());
+        assert_eq!(it.consumed(), buf.len());
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn last_message_without_padding() {
+        let buf = msg(0x100, 1); // 17 bytes, no padding after the last one
+        let mut it = NlmsgIter::new(&buf);
+        assert!(it.next().unwrap().is_ok());
+        assert_eq!(it.consumed(), 17);
+    }
+}
 
 /// Size of `struct nlmsgerr` (i32 error + the echoed request header).
 pub const NLMSGERR_LEN: usize = 4 + NLMSG_HDRLEN;

@@ -1,0 +1,155 @@
+//! What `ulogd` does with its flags: list or describe plugins, check a
+//! configuration, or run it as a daemon.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ulogd_core::config::ConfigFile;
+use ulogd_core::global::Global;
+use ulogd_core::{Engine, LogTarget, Registry};
+
+use crate::daemon;
+use crate::flags::Cli;
+use crate::info;
+
+const DEFAULT_CONFIG: &str = "/etc/ulogd.conf";
+const EMBEDDED: &str = include_str!("default.conf");
+
+fn registry() -> Registry {
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    ulogd_export::register(&mut reg);
+    ulogd_python::register(&mut reg);
+    reg
+}
+
+fn report_errors(errors: &[ulogd_core::ConfigError]) {
+    for e in errors {
+        eprintln!("ulogd: {e}");
+    }
+    eprintln!("ulogd: {} problem(s) found; nothing started", errors.len());
+}
+
+/// Runs the command line; the exit code says whether it worked.
+pub fn run(cli: Cli) -> ExitCode {
+    if cli.version {
+        println!(
+            "ulogd-rs {} (ulogd2 2.0.8 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let reg = registry();
+    if cli.list_plugins {
+        info::list_plugins(&reg);
+        return ExitCode::SUCCESS;
+    }
+    if let Some(name) = &cli.info {
+        let n = info::plugin_name(name);
+        return match reg.get(&n) {
+            Some(spec) => {
+                info::print_info(spec);
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("ulogd: no plugin named '{n}'; `ulogd --list-plugins` shows them all");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let cfg = match &cli.configfile {
+        Some(p) => ConfigFile::load(p),
+        None if Path::new(DEFAULT_CONFIG).exists() => ConfigFile::load(Path::new(DEFAULT_CONFIG)),
+        None => ConfigFile::parse(Path::new("<embedded default>"), EMBEDDED),
+    };
+    let cfg = match cfg {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ulogd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut global = match Global::from_config(&cfg) {
+        Ok(g) => g,
+        Err(e) => {
+            report_errors(&e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let s = &mut global.settings;
+    if let Some(l) = cli.loglevel {
+        s.loglevel = l;
+    }
+    if let Some(t) = cli.threads {
+        s.threads = t;
+    }
+    if let Some(k) = cli.keyspool {
+        s.keyspool = k.max(1);
+    }
+    if cli.check {
+        let _ = daemon::log::init(LogTarget::Stdout, 7, false);
+    } else if let Err(e) =
+        daemon::log::init(s.logfile.clone(), s.loglevel, cli.verbose && !cli.daemon)
+    {
+        eprintln!("ulogd: {e}");
+        return ExitCode::FAILURE;
+    }
+    if cfg.origin == Path::new("<embedded default>") {
+        log::info!(
+            "no configuration file: using the embedded default (NFLOG group 0 to standard output)"
+        );
+    }
+    let engine = Engine::from_stacks(&reg, &cfg, &global.stacks, global.settings.clone());
+    let mut engine = match engine {
+        Ok(e) => e,
+        Err(errors) => {
+            report_errors(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.check {
+        println!("{}: configuration OK", cfg.origin.display());
+        for line in engine.describe() {
+            println!("  {line}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if cli.daemon {
+        if let Err(e) = daemon::detach() {
+            eprintln!("ulogd: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let fatal = |msg: String| {
+        log::error!("{msg}");
+        eprintln!("ulogd: {msg}");
+        ExitCode::FAILURE
+    };
+    let _pid = match cli
+        .pidfile
+        .as_deref()
+        .map(daemon::PidFile::create)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => return fatal(e),
+    };
+    let _signals = match daemon::Signals::install(engine.handle()) {
+        Ok(s) => s,
+        Err(e) => return fatal(format!("cannot install signal handlers: {e}")),
+    };
+    if let Err(e) = engine.start() {
+        return fatal(e.to_string());
+    }
+    if let Some(u) = &cli.uid {
+        if let Err(e) = daemon::drop_privileges(u) {
+            return fatal(e);
+        }
+        log::info!("dropped privileges to user '{u}'");
+    }
+    match engine.run() {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fatal(e.to_string()),
+    }
+}

@@ -1,0 +1,52 @@
+//! The pid file: written with our pid and locked, so a second daemon refuses to start;
+//! removed on exit.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// A locked pid file, removed when dropped.
+pub struct PidFile {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl PidFile {
+    pub fn create(path: &Path) -> Result<PidFile, String> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot open pid file {}: {e}", path.display()))?;
+        let mut lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        // SAFETY: fcntl on a descriptor we own with a properly initialised flock.
+        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &mut lock) } != 0 {
+            let other = std::fs::read_to_string(path).unwrap_or_default();
+            return Err(format!(
+                "pid file {} is locked by a running ulogd (pid {}); refusing to start a second one",
+                path.display(),
+                other.trim()
+            ));
+        }
+        f.set_len(0).map_err(|e| e.to_string())?;
+        writeln!(f, "{}", std::process::id()).map_err(|e| e.to_string())?;
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            _file: f,
+        })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
