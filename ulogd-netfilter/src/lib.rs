@@ -8,6 +8,7 @@
 pub mod filters;
 mod nl;
 pub mod packet;
+pub mod sinks;
 pub mod sources;
 pub mod wire;
 
@@ -15,4 +16,5 @@ pub mod wire;
 pub fn register(reg: &mut ulogd_core::Registry) {
     filters::register(reg);
     sources::register(reg);
+    sinks::register(reg);
 }

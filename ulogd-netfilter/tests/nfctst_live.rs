@@ -2,34 +2,14 @@
 //! holds a few flows (UDP on loopback through an `nft ... ct state` rule, so conntrack
 //! is active there), our NFCTST source polling inside it, and its figures compared
 //! with `conntrack -S` (per-CPU counters) and `conntrack -C` (entries), the tools of
-//! the Debian package `conntrack`. Skips with a printed reason only when not root;
-//! under CI (`CI=true`) a missing tool fails the test.
+//! the Debian package `conntrack`. Skips with a printed reason when not root or a
+//! tool is missing; under CI (`CI=true`) that fails the test.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ulogd_core::testing::netns::{nft, require, run_in, Netns};
 use ulogd_core::testing::{collect_sink, Collected, OwnedValue};
 use ulogd_core::{Engine, Registry};
-
-fn run(args: &[&str]) -> String {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-struct Netns(String);
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
 
 fn get(row: &[(String, OwnedValue)], k: &str) -> Option<u64> {
     match row.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()) {
@@ -48,7 +28,7 @@ fn wait_for(seen: &Collected, n: usize, secs: u64) {
 
 /// `conntrack -S` lines: `cpu=0 found=0 invalid=0 insert=0 ...`, as name → value per cpu.
 fn conntrack_s(ns: &str) -> Vec<Vec<(String, u64)>> {
-    run(&["ip", "netns", "exec", ns, "conntrack", "-S"])
+    run_in(ns, &["conntrack", "-S"])
         .lines()
         .map(|l| {
             l.split_whitespace()
@@ -61,39 +41,29 @@ fn conntrack_s(ns: &str) -> Vec<Vec<(String, u64)>> {
 
 #[test]
 fn nfctst_matches_conntrack_s_and_c() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skip: needs root for network namespaces");
+    if !require(
+        "NFCTST live test",
+        &[
+            &["ip", "-V"],
+            &["nft", "--version"],
+            &["conntrack", "--version"],
+        ],
+    ) {
         return;
     }
-    let ns = format!("st-nfctst{}", std::process::id());
-    let _g = Netns(ns.clone());
-    run(&["ip", "netns", "add", &ns]);
-    run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-    run(&[
-        "ip",
-        "netns",
-        "exec",
+    let g = Netns::create("st-ct", 1);
+    let ns = g.name(0).to_string();
+    nft(
         &ns,
-        "nft",
-        "add table inet t; add chain inet t in { type filter hook input priority 0; }; \
-         add rule inet t in ct state new counter",
-    ]);
+        "table inet t { chain c { type filter hook input priority 0; ct state new counter; }; }",
+    );
     for port in 3000..3005 {
-        run(&[
-            "ip",
-            "netns",
-            "exec",
+        run_in(
             &ns,
-            "bash",
-            "-c",
-            &format!("echo x > /dev/udp/127.0.0.1/{port}"),
-        ]);
+            &["bash", "-c", &format!("echo x > /dev/udp/127.0.0.1/{port}")],
+        );
     }
-    let entries: u64 = run(&["ip", "netns", "exec", &ns, "conntrack", "-C"])
-        .trim()
-        .parse()
-        .unwrap();
+    let entries: u64 = run_in(&ns, &["conntrack", "-C"]).trim().parse().unwrap();
     assert!(entries >= 5, "the flows are in the table: {entries}");
     let before = conntrack_s(&ns);
 
@@ -104,7 +74,8 @@ fn nfctst_matches_conntrack_s_and_c() {
     let conf = format!(
         "[global]\nlogfile=\"stdout\"\nstack=st1:NFCTST,c:COLLECT\n\
          [st1]\npollinterval=1\nper_cpu=1\n\
-         network_namespace_path=\"/var/run/netns/{ns}\"\n"
+         network_namespace_path=\"{}\"\n",
+        g.path(0)
     );
     let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
     engine.start().unwrap();

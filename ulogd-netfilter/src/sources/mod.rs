@@ -1,4 +1,4 @@
-//! Sources: NFLOG, NFCT, NFACCT, NFQ, MTNFQ, REPLAY, UNIXSOCK and NFCTST.
+//! Sources: NFLOG, NFCT, NFACCT, NFQ, MTNFQ, REPLAY, UNIXSOCK, NFCTST and NFT.
 
 mod nfacct;
 mod nfct;
@@ -7,11 +7,13 @@ mod nfctst;
 mod nflog;
 pub mod nflog_keys;
 mod nfq;
+mod nft;
 // File replay memory-maps its capture (SAFETY comments at each site).
 #[allow(unsafe_code)]
 mod replay;
 mod unixsock;
 
+pub(crate) use nfct::Cidr;
 pub use nfq::{nfq_keys, K_NFQ_HW_PROTOCOL, K_NFQ_ID, K_NFQ_QUEUE};
 
 /// Registers every source.
@@ -24,6 +26,7 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(nfq::mt_spec());
     reg.add(unixsock::spec());
     reg.add(nfctst::spec());
+    reg.add(nft::spec());
 }
 
 /// A configuration error as a plugin error (the message already names file, line

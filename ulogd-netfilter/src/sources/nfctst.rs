@@ -10,24 +10,23 @@
 //! The counters are the kernel's running totals since boot (or since the namespace
 //! was made): rates are the consumer's business, as with `conntrack -S`.
 
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use neli::consts::socket::{Msg, NlFamily};
-use neli::socket::NlSocket;
-use neli::utils::Groups;
 use ulogd_core::{
     Built, Emit, Event, Flow, KeyDef, KeyType, OptionDef, Options, PluginError, PluginSpec, Signal,
     Source, SourceSetup, Wake,
 };
 
-use super::netns::in_netns;
+use super::cfg_err;
 use super::nflog_keys::now;
+use crate::nl::{errno_text, Input, NlSocket, Proto, RecvBuf, Walk};
 use crate::wire::ctstats::{emit_poll_requests, CtStatsRepr, CPU_COUNTERS, CTA_STATS_MAX};
 use crate::wire::nlmsg::{NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
-use crate::wire::{NlmsgErrView, NlmsgIter};
+use crate::wire::NlmsgErrView;
 
 const BUF: usize = 64 * 1024;
+/// Messages handled per wake-up before giving the loop a turn.
+const BATCH: usize = 1024;
 /// CPUs kept per poll; replies beyond are counted and ignored.
 const MAX_CPUS: usize = 4096;
 
@@ -83,7 +82,6 @@ fn options() -> Vec<OptionDef> {
 
 impl Config {
     fn from_options(o: &Options) -> Result<Config, PluginError> {
-        let cfg_err = |e: ulogd_core::ConfigError| PluginError::new(e.to_string());
         let pollinterval = o.u32("pollinterval").map_err(cfg_err)?;
         if pollinterval == 0 {
             return Err(cfg_err(o.error(
@@ -113,12 +111,17 @@ struct Poll {
 struct Nfctst {
     cfg: Config,
     sock: Option<NlSocket>,
-    buf: Vec<u8>,
-    pos: usize,
-    len: usize,
-    poll: Option<Poll>,
+    rx: RecvBuf,
     next_seq: u32,
     timer: Option<usize>,
+    st: State,
+}
+
+/// What the walker updates: the poll in flight and the counters.
+#[derive(Default)]
+struct State {
+    per_cpu: bool,
+    poll: Option<Poll>,
     polls: u64,
     skipped: u64,
     errors: u64,
@@ -137,25 +140,21 @@ fn set_counters(ev: &mut Event<'_>, sums: &[u64; CTA_STATS_MAX as usize + 1], ha
 impl Nfctst {
     fn new(cfg: Config) -> Nfctst {
         Nfctst {
-            cfg,
             sock: None,
-            buf: Vec::new(),
-            pos: 0,
-            len: 0,
-            poll: None,
+            rx: RecvBuf::new(0),
             next_seq: 1,
             timer: None,
-            polls: 0,
-            skipped: 0,
-            errors: 0,
-            parse_errors: 0,
-            unknown_attrs: 0,
+            st: State {
+                per_cpu: cfg.per_cpu,
+                ..State::default()
+            },
+            cfg,
         }
     }
 
     fn poll_now(&mut self) {
-        if self.poll.is_some() {
-            self.skipped += 1;
+        if self.st.poll.is_some() {
+            self.st.skipped += 1;
             return;
         }
         let Some(sock) = self.sock.as_ref() else {
@@ -167,10 +166,10 @@ impl Nfctst {
         if emit_poll_requests(seq, &mut msg).is_err() {
             return;
         }
-        match sock.send(&msg, Msg::empty()) {
+        match sock.send(&msg) {
             Ok(_) => {
-                self.polls += 1;
-                self.poll = Some(Poll {
+                self.st.polls += 1;
+                self.st.poll = Some(Poll {
                     seq,
                     time: now(),
                     cpus: Vec::with_capacity(64),
@@ -180,12 +179,14 @@ impl Nfctst {
                 });
             }
             Err(e) => {
-                self.errors += 1;
+                self.st.errors += 1;
                 log::error!("NFCTST: cannot request the conntrack statistics: {e}");
             }
         }
     }
+}
 
+impl State {
     /// Emits the finished poll's events; `false` when the pool ran empty (the rest
     /// is emitted on the next run).
     fn emit_poll(&mut self, emit: &mut dyn Emit) -> bool {
@@ -193,7 +194,7 @@ impl Nfctst {
             return true;
         };
         let (sec, usec) = p.time;
-        if self.cfg.per_cpu {
+        if self.per_cpu {
             while p.emitted < p.cpus.len() {
                 let c = p.cpus[p.emitted];
                 let mut sums = [0u64; CTA_STATS_MAX as usize + 1];
@@ -249,75 +250,73 @@ impl Nfctst {
         true
     }
 
-    fn drain(&mut self) {
-        while self.pos < self.len {
-            let m = match NlmsgIter::new(&self.buf[self.pos..self.len]).next() {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
-                    self.parse_errors += 1;
-                    log::warn!("NFCTST: malformed netlink data, rest of the read dropped: {e}");
-                    self.pos = self.len;
-                    break;
-                }
-                None => {
-                    self.pos = self.len;
-                    break;
-                }
-            };
-            let step = ((m.len() as usize + 3) & !3).max(1);
-            self.pos = (self.pos + step).min(self.len);
-            let Some(p) = self.poll.as_mut() else {
-                continue;
-            };
-            let is_cpu = m.seq() == p.seq;
-            let is_global = m.seq() == p.seq.wrapping_add(1);
-            if !is_cpu && !is_global {
-                continue;
+    /// One input of the walker: replies of the poll in flight are collected.
+    fn input(&mut self, i: Input<'_>) {
+        let m = match i {
+            Input::Msg(m) => m,
+            Input::Malformed(e) => {
+                self.parse_errors += 1;
+                log::warn!("NFCTST: malformed netlink data, rest of the read dropped: {e}");
+                return;
             }
-            match m.msg_type() {
-                NLMSG_NOOP | NLMSG_OVERRUN => {}
-                NLMSG_DONE if is_cpu => p.cpus_done = true,
-                NLMSG_DONE => {}
-                NLMSG_ERROR => {
-                    let err = NlmsgErrView::new_checked(m.payload())
-                        .map_or(libc::EPROTO, |e| e.error().saturating_neg());
-                    if err != 0 {
-                        self.errors += 1;
-                        log::error!(
-                            "NFCTST: the kernel refused the {} statistics: {}",
-                            if is_cpu { "per-CPU" } else { "global" },
-                            std::io::Error::from_raw_os_error(err)
+            Input::Overrun => {
+                self.errors += 1;
+                log::warn!("NFCTST: statistics reply lost (ENOBUFS); next poll starts afresh");
+                self.poll = None;
+                return;
+            }
+        };
+        let Some(p) = self.poll.as_mut() else {
+            return;
+        };
+        let is_cpu = m.seq() == p.seq;
+        let is_global = m.seq() == p.seq.wrapping_add(1);
+        if !is_cpu && !is_global {
+            return;
+        }
+        match m.msg_type() {
+            NLMSG_NOOP | NLMSG_OVERRUN => {}
+            NLMSG_DONE if is_cpu => p.cpus_done = true,
+            NLMSG_DONE => {}
+            NLMSG_ERROR => {
+                let err = NlmsgErrView::new_checked(m.payload())
+                    .map_or(libc::EPROTO, |e| e.error().saturating_neg());
+                if err != 0 {
+                    self.errors += 1;
+                    log::error!(
+                        "NFCTST: the kernel refused the {} statistics: {}",
+                        if is_cpu { "per-CPU" } else { "global" },
+                        errno_text(err)
+                    );
+                }
+                // Finish with what there is: a missing half leaves its keys unset.
+                if is_cpu {
+                    p.cpus_done = true;
+                } else {
+                    p.global.get_or_insert_with(CtStatsRepr::default);
+                }
+            }
+            _ => match CtStatsRepr::parse_nlmsg(&m) {
+                Ok(r) => {
+                    self.unknown_attrs += u64::from(r.unknown);
+                    if r.cpu.is_some() && is_cpu {
+                        if p.cpus.len() < MAX_CPUS {
+                            p.cpus.push(r);
+                        }
+                    } else if r.cpu.is_none() && is_global {
+                        p.global = Some(r);
+                    }
+                }
+                Err(e) => {
+                    self.parse_errors += 1;
+                    if self.parse_errors.is_power_of_two() {
+                        log::warn!(
+                            "NFCTST: malformed statistics reply dropped ({} so far): {e}",
+                            self.parse_errors
                         );
                     }
-                    // Finish with what there is: a missing half leaves its keys unset.
-                    if is_cpu {
-                        p.cpus_done = true;
-                    } else {
-                        p.global.get_or_insert_with(CtStatsRepr::default);
-                    }
                 }
-                _ => match CtStatsRepr::parse_nlmsg(&m) {
-                    Ok(r) => {
-                        self.unknown_attrs += u64::from(r.unknown);
-                        if r.cpu.is_some() && is_cpu {
-                            if p.cpus.len() < MAX_CPUS {
-                                p.cpus.push(r);
-                            }
-                        } else if r.cpu.is_none() && is_global {
-                            p.global = Some(r);
-                        }
-                    }
-                    Err(e) => {
-                        self.parse_errors += 1;
-                        if self.parse_errors.is_power_of_two() {
-                            log::warn!(
-                                "NFCTST: malformed statistics reply dropped ({} so far): {e}",
-                                self.parse_errors
-                            );
-                        }
-                    }
-                },
-            }
+            },
         }
     }
 
@@ -330,14 +329,15 @@ impl Nfctst {
 
 impl Source for Nfctst {
     fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
-        let sock = in_netns(&self.cfg.netns, "netlink socket", || {
-            NlSocket::connect(NlFamily::Netfilter, None, Groups::empty())
-        })?;
-        sock.nonblock()
-            .map_err(|e| PluginError::new(format!("NFCTST: cannot set O_NONBLOCK: {e}")))?;
-        setup.add_fd(sock.as_raw_fd());
+        let sock = NlSocket::open(
+            Proto::Netfilter,
+            &[],
+            &self.cfg.netns,
+            "NFCTST netlink socket",
+        )?;
+        setup.add_fd(sock.fd());
         self.sock = Some(sock);
-        self.buf = vec![0; BUF];
+        self.rx = RecvBuf::new(BUF);
         let p = Duration::from_secs(u64::from(self.cfg.pollinterval));
         // The first poll right away, so a short-lived run has figures too.
         self.timer = Some(setup.add_timer(Duration::from_millis(1), Some(p)));
@@ -350,7 +350,7 @@ impl Source for Nfctst {
 
     fn run(&mut self, wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
         // A finished poll whose events did not all fit in the pool goes first.
-        if self.poll_complete() && !self.emit_poll(emit) {
+        if self.st.poll_complete() && !self.st.emit_poll(emit) {
             return Ok(Flow::Idle);
         }
         if let Wake::Timer(t) = wake {
@@ -358,33 +358,22 @@ impl Source for Nfctst {
                 self.poll_now();
             }
         }
-        loop {
-            self.drain();
-            if self.poll_complete() && !self.emit_poll(emit) {
-                return Ok(Flow::Idle);
+        let Nfctst { sock, rx, st, .. } = self;
+        let Some(sock) = sock.as_ref() else {
+            return Ok(Flow::Finished);
+        };
+        let mut budget = BATCH;
+        rx.pump(sock, &mut budget, |i, _| {
+            st.input(i);
+            // Both halves in: the events go out now; a full pool keeps the rest
+            // for the next run.
+            if st.poll_complete() && !st.emit_poll(emit) {
+                Walk::Stop(Flow::Idle)
+            } else {
+                Walk::Next
             }
-            let Some(sock) = self.sock.as_ref() else {
-                return Ok(Flow::Finished);
-            };
-            match sock.recv(&mut self.buf[..], Msg::empty()) {
-                Ok((n, _)) => {
-                    self.pos = 0;
-                    self.len = n;
-                }
-                Err(e) => match e.raw_os_error() {
-                    Some(libc::EAGAIN) => return Ok(Flow::Idle),
-                    Some(libc::EINTR) => continue,
-                    Some(libc::ENOBUFS) => {
-                        self.errors += 1;
-                        log::warn!(
-                            "NFCTST: statistics reply lost (ENOBUFS); next poll starts afresh"
-                        );
-                        self.poll = None;
-                    }
-                    _ => return Err(PluginError::new(format!("NFCTST: recv: {e}"))),
-                },
-            }
-        }
+        })
+        .map_err(|e| PluginError::new(format!("NFCTST: recv: {e}")))
     }
 
     fn signal(&mut self, sig: Signal, _emit: &mut dyn Emit) {
@@ -398,12 +387,13 @@ impl Source for Nfctst {
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
+        let st = &self.st;
         vec![
-            ("polls", self.polls),
-            ("skipped_polls", self.skipped),
-            ("errors", self.errors),
-            ("parse_errors", self.parse_errors),
-            ("unknown_attrs", self.unknown_attrs),
+            ("polls", st.polls),
+            ("skipped_polls", st.skipped),
+            ("errors", st.errors),
+            ("parse_errors", st.parse_errors),
+            ("unknown_attrs", st.unknown_attrs),
         ]
     }
 }

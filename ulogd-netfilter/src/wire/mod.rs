@@ -23,6 +23,7 @@ pub mod ctstats;
 pub mod nfacct;
 pub mod nflog;
 pub mod nfqueue;
+pub mod nftables;
 pub mod nla;
 pub mod nlmsg;
 pub mod pcap;
