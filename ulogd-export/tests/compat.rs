@@ -267,12 +267,13 @@ fn syslog_socket_missing_at_start_is_retried() {
     });
     let report = runner.join().unwrap();
     let got = reader.join().unwrap();
-    let sent = report.get("sys1", "sent").unwrap();
-    let lost = report.get("sys1", "lost").unwrap();
-    eprintln!("SYSLOG: sent {sent}, lost {lost}");
+    let sent = report.get("sys1", "written").unwrap();
+    let lost = report.get("sys1", "lost").unwrap_or(0) + report.get("sys1", "dropped").unwrap_or(0);
+    eprintln!("SYSLOG: written {sent}, lost or dropped {lost}");
+    // Lines made before the socket existed wait in the output's queue (or are counted
+    // when it is full); none disappears.
     assert_eq!(sent + lost, 200, "every line sent or counted");
-    assert!(lost >= 40, "lines before the socket existed are counted");
-    assert!(sent >= 50, "lines after it are delivered");
+    assert!(sent >= 50, "lines after the socket appeared are delivered");
     assert_eq!(got.len() as u64, sent);
     assert!(got.iter().all(|m| m.contains("]: line ")), "{got:?}");
     assert!(got.last().unwrap().ends_with("]: line 199"), "{got:?}");

@@ -9,6 +9,7 @@ pub mod filters;
 pub mod flow;
 mod nl;
 pub mod packet;
+pub mod sinks;
 pub mod sources;
 pub mod wire;
 
@@ -17,4 +18,5 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     filters::register(reg);
     sources::register(reg);
     flow::register(reg);
+    sinks::register(reg);
 }

@@ -1,15 +1,19 @@
-//! Sources: NFLOG, NFCT, NFACCT, NFQ, MTNFQ and REPLAY.
+//! Sources: NFLOG, NFCT, NFACCT, NFQ, MTNFQ, REPLAY, UNIXSOCK, NFCTST and NFT.
 
 mod nfacct;
 mod nfct;
 pub mod nfct_keys;
+mod nfctst;
 mod nflog;
 pub mod nflog_keys;
 mod nfq;
+mod nft;
 // File replay memory-maps its capture (SAFETY comments at each site).
 #[allow(unsafe_code)]
 mod replay;
+mod unixsock;
 
+pub(crate) use nfct::Cidr;
 pub use nfq::{nfq_keys, K_NFQ_HW_PROTOCOL, K_NFQ_ID, K_NFQ_QUEUE};
 
 /// Registers every source.
@@ -20,6 +24,9 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(nfacct::spec());
     reg.add(nfq::spec());
     reg.add(nfq::mt_spec());
+    reg.add(unixsock::spec());
+    reg.add(nfctst::spec());
+    reg.add(nft::spec());
 }
 
 /// A configuration error as a plugin error (the message already names file, line

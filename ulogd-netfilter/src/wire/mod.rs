@@ -19,12 +19,15 @@
 //! buffer it was given, and [`nflog::NflogRepr`] stores sub-slices of it.
 
 pub mod ctnetlink;
+pub mod ctstats;
 pub mod nfacct;
 pub mod nflog;
 pub mod nfqueue;
+pub mod nftables;
 pub mod nla;
 pub mod nlmsg;
 pub mod pcap;
+pub mod unixsock;
 
 mod error;
 

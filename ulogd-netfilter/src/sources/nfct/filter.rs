@@ -31,7 +31,7 @@ impl Cidr {
         })
     }
 
-    fn contains(&self, a: IpAddr) -> bool {
+    pub(crate) fn contains(&self, a: IpAddr) -> bool {
         a.is_ipv4() == self.net.is_ipv4() && mask_addr(a, self.prefix) == self.net
     }
 

@@ -41,6 +41,7 @@
 mod bpf;
 mod config;
 mod filter;
+pub(crate) use filter::Cidr;
 mod scheduler;
 mod table;
 
