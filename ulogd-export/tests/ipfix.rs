@@ -1006,9 +1006,9 @@ fn live_nat_flow_exported_with_nat_events_to_nfcapd() {
     }
     let id = std::process::id();
     let (a, r, c) = (
-        format!("ipxa{id}"),
-        format!("ipxr{id}"),
-        format!("ipxc{id}"),
+        format!("ix-a{id}"),
+        format!("ix-r{id}"),
+        format!("ix-c{id}"),
     );
     let _guard = NsGuard {
         ns: vec![a.clone(), r.clone(), c.clone()],
