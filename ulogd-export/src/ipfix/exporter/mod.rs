@@ -21,7 +21,7 @@
 
 mod config;
 mod link;
-mod session;
+pub(crate) mod session;
 
 use std::io;
 use std::sync::{Mutex, MutexGuard};
