@@ -166,3 +166,9 @@ pub(crate) fn spec() -> PluginSpec {
         }),
     }
 }
+
+/// The keys the collector fills, in the positions [`fill`] writes (for fuzzing and
+/// for embedders that fill their own [`KeySink`]).
+pub fn output_keys() -> &'static [KeyDef] {
+    OUTPUTS
+}

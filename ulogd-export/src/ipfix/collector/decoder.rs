@@ -371,10 +371,13 @@ impl Decoder {
         let mut n = 0usize;
         let mut seq_n = 0u32;
         for set in m.sets() {
+            // What the first pass did not reach yet (it stopped at flow record
+            // `skip + 1`) is new to this pass: learnt and counted here.
+            let fresh = first_pass || n > skip;
             let set = match set {
                 Ok(s) => s,
                 Err(e) => {
-                    if n >= skip {
+                    if fresh {
                         log::debug!("IPFIXCOL: {peer}: {e}");
                         inc(&self.stats.bad_messages, 1);
                     }
@@ -383,7 +386,7 @@ impl Decoder {
                 }
             };
             if set.id == p.template_set_id() || set.id == p.options_set_id() {
-                if first_pass {
+                if fresh {
                     self.learn(peer, &h, &set, set.id == p.options_set_id(), now, &mut out);
                 }
                 continue;
@@ -395,7 +398,7 @@ impl Decoder {
             let t = match self.cache.get(src, set.id, now) {
                 Lookup::Found(t) => t,
                 Lookup::Missing => {
-                    if first_pass {
+                    if fresh {
                         inc(&self.stats.no_template, 1);
                     }
                     continue;
@@ -407,10 +410,11 @@ impl Decoder {
                 }
             };
             for rec in RecordIter::new(&set, t) {
+                let fresh = first_pass || n > skip;
                 let rec = match rec {
                     Ok(r) => r,
                     Err(e) => {
-                        if n >= skip {
+                        if fresh {
                             inc(&self.stats.bad_messages, 1);
                         }
                         out.error.get_or_insert(e.into());
@@ -420,7 +424,7 @@ impl Decoder {
                 // Options records count in the IPFIX sequence too (RFC 7011 §3.1).
                 seq_n = seq_n.saturating_add(1);
                 if t.is_options() {
-                    if first_pass {
+                    if fresh {
                         inc(&self.stats.options_records, 1);
                     }
                     continue;

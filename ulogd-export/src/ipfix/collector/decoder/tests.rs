@@ -617,6 +617,48 @@ fn blocked_emission_resumes_without_counting_twice() {
 }
 
 #[test]
+fn a_resumed_message_learns_the_templates_after_the_block() {
+    // [template 300][data 300 ×2][template 301][data 301]: the pool runs out at the
+    // second record; the resumed pass must still learn 301 and decode its record.
+    let t0 = Instant::now();
+    let mut d = Decoder::new(limits(0));
+    let m = message(
+        Protocol::Ipfix,
+        0,
+        1,
+        &[
+            template_set(Protocol::Ipfix, &[flow_template(300)]),
+            data_set(300, &[flow_record(1), flow_record(2)]),
+            template_set(Protocol::Ipfix, &[flow_template(301)]),
+            data_set(301, &[flow_record(3)]),
+        ],
+        0,
+    );
+    let mut budget = 1;
+    let r = d.process(peer(1), &m, 0, t0, &mut |_, _| {
+        budget -= 1;
+        budget >= 0
+    });
+    assert_eq!((r.records, r.blocked), (1, true));
+    let (r, recs) = {
+        let mut recs = Vec::new();
+        let r = d.process(peer(1), &m, 1, t0, &mut |h, rec| {
+            let mut k = Keys::new();
+            fill(&mut k, h, peer(1), rec);
+            recs.push(k);
+            true
+        });
+        (r, recs)
+    };
+    assert_eq!((r.records, r.blocked, r.error), (3, false, None));
+    let ports: Vec<u64> = recs.iter().map(|k| k.u("orig.l4.sport").unwrap()).collect();
+    assert_eq!(ports, vec![40002, 40003]);
+    assert_eq!(d.templates(), 2);
+    assert_eq!(stat(&d, "templates"), 2, "each learnt once");
+    assert_eq!(stat(&d, "no_template"), 0);
+}
+
+#[test]
 fn template_flood_keeps_the_cache_at_its_bound() {
     // The reliability review's flood: distinct template ids, 8 bytes each, from
     // one exporter. Memory stays at max_templates; the rest is counted.
