@@ -28,7 +28,7 @@ use std::time::Duration;
 use ulogd_core::{Built, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec};
 use ulogd_core::{PEN_NETFILTER, PEN_REVERSE};
 
-pub use decoder::{DecodeError, Decoded, Decoder, Limits, Stats};
+pub use decoder::{DecodeError, Decoded, Decoder, Limits, Resume, Stats};
 pub use fill::{fill, KeySink};
 
 /// Output keys. Positions are the `O_*` constants.

@@ -63,14 +63,27 @@ impl Default for Limits {
     }
 }
 
+/// Where a message whose record the callback refused goes on: the set and the
+/// record in it, with the counts so far. Resuming by position, not by a count of
+/// records, matters: a message may redefine a template after using it, and the
+/// cache already holds what the first pass learnt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resume {
+    set_offset: usize,
+    in_set: usize,
+    records: usize,
+    seq_n: u32,
+}
+
 /// What [`Decoder::process`] did with one message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Decoded {
-    /// Flow records handed to the callback (the skipped ones included).
+    /// Flow records of the message handed to the callback so far (earlier passes
+    /// included).
     pub records: usize,
-    /// The callback refused a record (the pool ran out): call again with
-    /// `skip = records` to go on.
-    pub blocked: bool,
+    /// The callback refused a record (the pool ran out): call again with this to
+    /// go on.
+    pub blocked: Option<Resume>,
     /// The first problem met, if any (decoding went on where it could).
     pub error: Option<DecodeError>,
 }
@@ -267,6 +280,7 @@ impl Decoder {
         self.last_sweep = Some(now);
         let n = self.cache.expire(now);
         inc(&self.stats.expired, n as u64);
+        self.account_held();
     }
 
     fn over_limit(&mut self, e: DecodeError, peer: SocketAddr, domain: u32, now: Instant) {
@@ -337,16 +351,16 @@ impl Decoder {
     }
 
     /// Decodes one message from `peer` at `now`: learns its templates and hands
-    /// each data record to `on_record`, skipping the first `skip` flow records
-    /// (already handed on before the callback refused one). `on_record` returns
-    /// `false` when it cannot take the record (the pool ran out): decoding stops
-    /// with [`Decoded::blocked`]. Sequence numbers are accounted once, by the call
-    /// that finishes the message.
+    /// each data record to `on_record`. `on_record` returns `false` when it cannot
+    /// take the record (the pool ran out): decoding stops with
+    /// [`Decoded::blocked`], and a later call with that `resume` goes on from the
+    /// refused record. Sequence numbers are accounted once, by the call that
+    /// finishes the message.
     pub fn process(
         &mut self,
         peer: SocketAddr,
         msg: &[u8],
-        skip: usize,
+        resume: Option<Resume>,
         now: Instant,
         on_record: &mut dyn FnMut(&HeaderRepr, &RecordView<'_, '_>) -> bool,
     ) -> Decoded {
@@ -364,31 +378,31 @@ impl Decoder {
         let h = m.header;
         let p = h.protocol;
         let src = (peer, h.domain);
-        let first_pass = skip == 0;
+        let first_pass = resume.is_none();
+        let r = resume.unwrap_or_default();
         if first_pass {
             inc(&self.stats.messages, 1);
         }
-        let mut n = 0usize;
-        let mut seq_n = 0u32;
+        let mut n = r.records;
+        let mut seq_n = r.seq_n;
         for set in m.sets() {
-            // What the first pass did not reach yet (it stopped at flow record
-            // `skip + 1`) is new to this pass: learnt and counted here.
-            let fresh = first_pass || n > skip;
             let set = match set {
                 Ok(s) => s,
                 Err(e) => {
-                    if fresh {
-                        log::debug!("IPFIXCOL: {peer}: {e}");
-                        inc(&self.stats.bad_messages, 1);
-                    }
+                    // The first pass stopped before it (set errors end a message).
+                    log::debug!("IPFIXCOL: {peer}: {e}");
+                    inc(&self.stats.bad_messages, 1);
                     out.error.get_or_insert(e.into());
                     break;
                 }
             };
+            if !first_pass && set.offset < r.set_offset {
+                // Done by an earlier pass.
+                continue;
+            }
+            let resumed_here = !first_pass && set.offset == r.set_offset;
             if set.id == p.template_set_id() || set.id == p.options_set_id() {
-                if fresh {
-                    self.learn(peer, &h, &set, set.id == p.options_set_id(), now, &mut out);
-                }
+                self.learn(peer, &h, &set, set.id == p.options_set_id(), now, &mut out);
                 continue;
             }
             if set.id < MIN_DATA_SET_ID {
@@ -398,9 +412,7 @@ impl Decoder {
             let t = match self.cache.get(src, set.id, now) {
                 Lookup::Found(t) => t,
                 Lookup::Missing => {
-                    if fresh {
-                        inc(&self.stats.no_template, 1);
-                    }
+                    inc(&self.stats.no_template, 1);
                     continue;
                 }
                 Lookup::Expired => {
@@ -409,14 +421,14 @@ impl Decoder {
                     continue;
                 }
             };
-            for rec in RecordIter::new(&set, t) {
-                let fresh = first_pass || n > skip;
+            for (i, rec) in RecordIter::new(&set, t).enumerate() {
+                if resumed_here && i < r.in_set {
+                    continue;
+                }
                 let rec = match rec {
                     Ok(r) => r,
                     Err(e) => {
-                        if fresh {
-                            inc(&self.stats.bad_messages, 1);
-                        }
+                        inc(&self.stats.bad_messages, 1);
                         out.error.get_or_insert(e.into());
                         break;
                     }
@@ -424,18 +436,18 @@ impl Decoder {
                 // Options records count in the IPFIX sequence too (RFC 7011 §3.1).
                 seq_n = seq_n.saturating_add(1);
                 if t.is_options() {
-                    if fresh {
-                        inc(&self.stats.options_records, 1);
-                    }
+                    inc(&self.stats.options_records, 1);
                     continue;
                 }
                 n += 1;
-                if n <= skip {
-                    continue;
-                }
                 if !on_record(&h, &rec) {
                     out.records = n - 1;
-                    out.blocked = true;
+                    out.blocked = Some(Resume {
+                        set_offset: set.offset,
+                        in_set: i,
+                        records: n - 1,
+                        seq_n: seq_n - 1,
+                    });
                     self.account_held();
                     return out;
                 }

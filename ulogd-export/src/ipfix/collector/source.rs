@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ulogd_core::{Emit, Flow, PluginError, Source, SourceSetup, Wake};
 
-use super::decoder::{Decoded, Decoder, Limits, Stats};
+use super::decoder::{Decoded, Decoder, Limits, Resume, Stats};
 use super::fill::fill;
 
 /// Largest datagram.
@@ -24,7 +24,7 @@ const DGRAM_MAX: usize = 65536;
 struct Pending {
     len: usize,
     peer: SocketAddr,
-    skip: usize,
+    resume: Resume,
 }
 
 /// The source.
@@ -143,10 +143,10 @@ fn decode_into(
     dec: &mut Decoder,
     peer: SocketAddr,
     msg: &[u8],
-    skip: usize,
+    resume: Option<Resume>,
     emit: &mut dyn Emit,
 ) -> Decoded {
-    dec.process(peer, msg, skip, Instant::now(), &mut |h, rec| {
+    dec.process(peer, msg, resume, Instant::now(), &mut |h, rec| {
         emit.emit(&mut |ev| {
             fill(ev, h, peer, rec);
             true
@@ -165,7 +165,13 @@ impl Conn {
                 Frame::Partial => break,
                 Frame::Message(len) => {
                     // The thread emitter never runs out of bundles.
-                    let _ = decode_into(&mut self.dec, self.peer, &self.buf[at..at + len], 0, emit);
+                    let _ = decode_into(
+                        &mut self.dec,
+                        self.peer,
+                        &self.buf[at..at + len],
+                        None,
+                        emit,
+                    );
                     at += len;
                 }
                 Frame::Bad { version, len } => {
@@ -356,12 +362,15 @@ impl Source for Collector {
     fn run(&mut self, wake: Wake, emit: &mut dyn Emit) -> Result<Flow, PluginError> {
         // Finish a datagram left half-emitted first.
         if let Some(p) = self.pending.take() {
-            let d = decode_into(&mut self.dec, p.peer, &self.buf[..p.len], p.skip, emit);
-            if d.blocked {
-                self.pending = Some(Pending {
-                    skip: d.records,
-                    ..p
-                });
+            let d = decode_into(
+                &mut self.dec,
+                p.peer,
+                &self.buf[..p.len],
+                Some(p.resume),
+                emit,
+            );
+            if let Some(resume) = d.blocked {
+                self.pending = Some(Pending { resume, ..p });
                 return Ok(Flow::Idle);
             }
         }
@@ -380,13 +389,9 @@ impl Source for Collector {
                         break;
                     }
                 };
-                let d = decode_into(&mut self.dec, peer, &self.buf[..len], 0, emit);
-                if d.blocked {
-                    self.pending = Some(Pending {
-                        len,
-                        peer,
-                        skip: d.records,
-                    });
+                let d = decode_into(&mut self.dec, peer, &self.buf[..len], None, emit);
+                if let Some(resume) = d.blocked {
+                    self.pending = Some(Pending { len, peer, resume });
                     return Ok(Flow::Idle);
                 }
             }

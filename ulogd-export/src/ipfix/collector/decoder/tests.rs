@@ -81,7 +81,7 @@ fn limits(timeout: u64) -> Limits {
 /// Runs one message, collecting every record's keys.
 fn run(d: &mut Decoder, from: SocketAddr, msg: &[u8], now: Instant) -> (Decoded, Vec<Keys>) {
     let mut out = Vec::new();
-    let r = d.process(from, msg, 0, now, &mut |h, rec| {
+    let r = d.process(from, msg, None, now, &mut |h, rec| {
         let mut k = Keys::new();
         fill(&mut k, h, from, rec);
         out.push(k);
@@ -193,7 +193,7 @@ fn ipfix_template_then_records() {
         r,
         Decoded {
             records: 2,
-            blocked: false,
+            blocked: None,
             error: None
         }
     );
@@ -372,6 +372,11 @@ fn templates_expire_by_the_time_passed_in() {
     assert_eq!(d.templates(), 1);
     assert_eq!(stat(&d, "templates_expired"), 2);
     assert_eq!(stat(&d, "templates_held"), 1);
+    // Found by the `ipfix_decoder` fuzz target: a sweep before a message with a
+    // bad header must still update the gauge.
+    assert_eq!(run(&mut d, peer(1), &[0, 10, 0], t0 + 60 * S).1.len(), 0);
+    assert_eq!(d.templates(), 0);
+    assert_eq!(stat(&d, "templates_held"), 0);
 }
 
 /// The end-to-end test `collector_template_withdrawal_and_expiry` on a fake clock,
@@ -586,7 +591,7 @@ fn blocked_emission_resumes_without_counting_twice() {
         fill(&mut k, h, peer(1), r);
         ports.push(k.u("orig.l4.sport").unwrap());
     };
-    let r = d.process(peer(1), &m, 0, t0, &mut |h, r| {
+    let r = d.process(peer(1), &m, None, t0, &mut |h, r| {
         if budget == 0 {
             return false;
         }
@@ -594,12 +599,13 @@ fn blocked_emission_resumes_without_counting_twice() {
         take(h, r, &mut ports);
         true
     });
-    assert_eq!((r.records, r.blocked), (1, true));
-    let r = d.process(peer(1), &m, 1, t0, &mut |h, r| {
+    assert_eq!(r.records, 1);
+    let resume = r.blocked.expect("blocked");
+    let r = d.process(peer(1), &m, Some(resume), t0, &mut |h, r| {
         take(h, r, &mut ports);
         true
     });
-    assert_eq!((r.records, r.blocked), (3, false));
+    assert_eq!((r.records, r.blocked), (3, None));
     assert_eq!(ports, vec![40001, 40002, 40003]);
     assert_eq!(stat(&d, "messages"), 1);
     assert_eq!(stat(&d, "records"), 3);
@@ -635,14 +641,15 @@ fn a_resumed_message_learns_the_templates_after_the_block() {
         0,
     );
     let mut budget = 1;
-    let r = d.process(peer(1), &m, 0, t0, &mut |_, _| {
+    let r = d.process(peer(1), &m, None, t0, &mut |_, _| {
         budget -= 1;
         budget >= 0
     });
-    assert_eq!((r.records, r.blocked), (1, true));
+    assert_eq!(r.records, 1);
+    let resume = r.blocked.expect("blocked");
     let (r, recs) = {
         let mut recs = Vec::new();
-        let r = d.process(peer(1), &m, 1, t0, &mut |h, rec| {
+        let r = d.process(peer(1), &m, Some(resume), t0, &mut |h, rec| {
             let mut k = Keys::new();
             fill(&mut k, h, peer(1), rec);
             recs.push(k);
@@ -650,12 +657,69 @@ fn a_resumed_message_learns_the_templates_after_the_block() {
         });
         (r, recs)
     };
-    assert_eq!((r.records, r.blocked, r.error), (3, false, None));
+    assert_eq!((r.records, r.blocked, r.error), (3, None, None));
     let ports: Vec<u64> = recs.iter().map(|k| k.u("orig.l4.sport").unwrap()).collect();
     assert_eq!(ports, vec![40002, 40003]);
     assert_eq!(d.templates(), 2);
     assert_eq!(stat(&d, "templates"), 2, "each learnt once");
     assert_eq!(stat(&d, "no_template"), 0);
+}
+
+/// Found by the `ipfix_structured` fuzz target: a message uses template 261, then
+/// redefines it and uses it again; the pool runs out after the redefinition was
+/// learnt. Resuming by a count of records re-read the first data set with the new
+/// definition (6 records instead of 5); resuming by position does not.
+#[test]
+fn a_resumed_message_is_not_reread_with_a_template_redefined_in_it() {
+    let t0 = Instant::now();
+    let v1 = TemplateRepr {
+        id: 261,
+        scope_count: 0,
+        fields: vec![
+            FieldSpec::iana(152, 4),
+            FieldSpec::iana(7, 9),
+            FieldSpec::iana(8, 13),
+        ],
+    };
+    let v2 = TemplateRepr {
+        id: 261,
+        scope_count: 0,
+        fields: vec![FieldSpec::iana(8, 4), FieldSpec::iana(28, 9)],
+    };
+    // One 26-byte v1 record (it reads as two 13-byte v2 records), then four v2.
+    let m = message(
+        Protocol::V9,
+        1,
+        1,
+        &[
+            template_set(Protocol::V9, &[v1]),
+            data_set(261, &[vec![1; 26]]),
+            template_set(Protocol::V9, &[v2]),
+            data_set(261, &[vec![4; 13], vec![5; 13], vec![6; 13], vec![7; 13]]),
+        ],
+        9,
+    );
+    for stop in 0..5 {
+        let mut d = Decoder::new(limits(0));
+        let mut taken = 0;
+        let r = d.process(peer(1), &m, None, t0, &mut |_, _| {
+            if taken == stop {
+                return false;
+            }
+            taken += 1;
+            true
+        });
+        let r = match r.blocked {
+            Some(resume) => d.process(peer(1), &m, Some(resume), t0, &mut |_, _| {
+                taken += 1;
+                true
+            }),
+            None => r,
+        };
+        assert_eq!((r.records, taken, r.blocked), (5, 5, None), "stop {stop}");
+        assert_eq!(stat(&d, "records"), 5);
+        assert_eq!(stat(&d, "templates"), 2, "stop {stop}");
+    }
 }
 
 #[test]
