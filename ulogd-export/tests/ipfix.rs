@@ -1307,3 +1307,25 @@ fn collector_template_withdrawal_and_expiry() {
     assert_eq!(rep.get("col", "templates_expired"), Some(0), "{rep}");
     assert_eq!(rep.get("col", "no_template"), Some(1), "{rep}");
 }
+
+#[test]
+fn collector_bounds_are_checked_at_build_time() {
+    let (reg, _) = registry(vec![]);
+    for (opt, bad) in [
+        ("max_templates", "0"),
+        ("max_templates", "70000"),
+        ("max_exporters", "0"),
+    ] {
+        let text = format!(
+            "[global]\nstack=col:IPFIXCOL,out:COLLECT\n[col]\nlisten=\"udp://127.0.0.1:1\"\n{opt}={bad}\n"
+        );
+        let errs = match Engine::from_str(&reg, "t.conf", &text) {
+            Ok(_) => panic!("{opt}={bad} accepted"),
+            Err(e) => e,
+        };
+        let all: String = errs.iter().map(|e| e.to_string()).collect();
+        assert!(all.contains(opt) && all.contains("t.conf"), "{all}");
+    }
+    let ok = "[global]\nstack=col:IPFIXCOL,out:COLLECT\n[col]\nlisten=\"udp://127.0.0.1:1\"\nmax_templates=64\nmax_exporters=8\n";
+    assert!(Engine::from_str(&reg, "t.conf", ok).is_ok());
+}
