@@ -12,7 +12,7 @@ targets=("$@")
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "seeds/$t"
   echo "== $t ($secs s)"
-  cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
+  cargo +nightly fuzz run -O -a "$t" "corpus/$t" "seeds/$t" -- \
     -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 |
     grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' || true
 done

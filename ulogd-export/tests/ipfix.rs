@@ -1006,9 +1006,9 @@ fn live_nat_flow_exported_with_nat_events_to_nfcapd() {
     }
     let id = std::process::id();
     let (a, r, c) = (
-        format!("ipxa{id}"),
-        format!("ipxr{id}"),
-        format!("ipxc{id}"),
+        format!("ix-a{id}"),
+        format!("ix-r{id}"),
+        format!("ix-c{id}"),
     );
     let _guard = NsGuard {
         ns: vec![a.clone(), r.clone(), c.clone()],
@@ -1267,6 +1267,10 @@ fn nfacctd_accounts_nflow9_flows() {
 
 #[test]
 fn collector_template_withdrawal_and_expiry() {
+    // Withdrawal through the real source; expiry (template_timeout) is checked on a
+    // fake clock by the decoder's unit test
+    // `exporter_messages_withdrawn_relearnt_and_expired`, with the same counts,
+    // instead of sleeping past the timeout here.
     use ulogd_export::ipfix::wire::HeaderRepr;
     let events: Vec<TestEvent> = (0..30)
         .map(|i| Flow::plain(v4("10.3.0.1"), v4("10.3.0.2"), 6, Some((1, 2)), i).event())
@@ -1289,30 +1293,39 @@ fn collector_template_withdrawal_and_expiry() {
     let mut wd = vec![0, 10, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     wd.extend_from_slice(&[0, 2, 0, 8, 1, 1, 0, 0]);
     let port = free_port();
-    let text = format!(
-        "[global]\nlogfile=\"stdout\"\nstack=col:IPFIXCOL,out:COLLECT\n[col]\nlisten=\"udp://127.0.0.1:{port}\"\ntemplate_timeout=1\n"
-    );
-    let (reg, _) = registry(vec![]);
-    let engine = Engine::from_str(&reg, "t.conf", &text).unwrap();
-    let h = engine.handle();
-    let th = std::thread::spawn(move || engine.run().unwrap());
-    std::thread::sleep(Duration::from_millis(200));
+    let col = Col::start(&format!("udp://127.0.0.1:{port}"));
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let send = |b: &[u8]| {
+    // One socket, one decoder: the datagrams are decoded in the order sent.
+    for b in [&d[1], &d[2], &wd, &d[2], &d[1]] {
+        // template + r1 records; r2 records; withdrawn; no template; learnt again + r1
         s.send_to(b, ("127.0.0.1", port)).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    send(&d[1]); // template + r1 records
-    send(&d[2]); // r2 records
-    send(&wd); // withdrawn
-    send(&d[2]); // no template
-    send(&d[1]); // learnt again + r1 records
-    std::thread::sleep(Duration::from_millis(1300));
-    send(&d[2]); // expired
-    h.stop();
-    let rep = th.join().unwrap();
+    }
+    col.wait((2 * r1 + r2) as usize, 5);
+    let rep = col.stop();
     assert_eq!(rep.get("col", "records"), Some(2 * r1 + r2), "{rep}");
     assert_eq!(rep.get("col", "withdrawals"), Some(1), "{rep}");
-    assert_eq!(rep.get("col", "templates_expired"), Some(1), "{rep}");
-    assert_eq!(rep.get("col", "no_template"), Some(2), "{rep}");
+    assert_eq!(rep.get("col", "templates_expired"), Some(0), "{rep}");
+    assert_eq!(rep.get("col", "no_template"), Some(1), "{rep}");
+}
+
+#[test]
+fn collector_bounds_are_checked_at_build_time() {
+    let (reg, _) = registry(vec![]);
+    for (opt, bad) in [
+        ("max_templates", "0"),
+        ("max_templates", "70000"),
+        ("max_exporters", "0"),
+    ] {
+        let text = format!(
+            "[global]\nstack=col:IPFIXCOL,out:COLLECT\n[col]\nlisten=\"udp://127.0.0.1:1\"\n{opt}={bad}\n"
+        );
+        let errs = match Engine::from_str(&reg, "t.conf", &text) {
+            Ok(_) => panic!("{opt}={bad} accepted"),
+            Err(e) => e,
+        };
+        let all: String = errs.iter().map(|e| e.to_string()).collect();
+        assert!(all.contains(opt) && all.contains("t.conf"), "{all}");
+    }
+    let ok = "[global]\nstack=col:IPFIXCOL,out:COLLECT\n[col]\nlisten=\"udp://127.0.0.1:1\"\nmax_templates=64\nmax_exporters=8\n";
+    assert!(Engine::from_str(&reg, "t.conf", ok).is_ok());
 }

@@ -193,7 +193,7 @@ impl<'a> Fields<'a> {
             overflow: false,
         }
     }
-    fn push(&mut self, s: FieldSpec, v: FVal<'a>) {
+    pub(crate) fn push(&mut self, s: FieldSpec, v: FVal<'a>) {
         if self.specs[..self.n]
             .iter()
             .any(|x| x.id == s.id && x.pen == s.pen)
