@@ -182,7 +182,7 @@ fn parse(text: &str) -> HashMap<String, f64> {
 }
 
 fn val(m: &HashMap<String, f64>, name: &str, inst: &str, plugin: &str) -> u64 {
-    let k = format!("{name}{{instance=\"{inst}\",plugin=\"{plugin}\"}}");
+    let k = format!("{name}{{id=\"{inst}\",plugin=\"{plugin}\"}}");
     *m.get(&k).unwrap_or_else(|| panic!("no series {k}")) as u64
 }
 
@@ -284,7 +284,7 @@ fn metrics_move_during_a_burst_add_up_and_pass_promtool() {
     }
     // Generic per-plugin series: JSON's own count of lines written.
     let written = m
-        .get("ulogd_plugin_stat{instance=\"j\",plugin=\"JSON\",counter=\"lines\"}")
+        .get("ulogd_plugin_stat{id=\"j\",plugin=\"JSON\",counter=\"lines\"}")
         .copied()
         .expect("JSON's lines counter as ulogd_plugin_stat");
     assert_eq!(

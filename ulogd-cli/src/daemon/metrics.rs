@@ -140,8 +140,11 @@ impl Family {
     }
 }
 
+/// Labels of one plugin instance. The instance id is `id`, not `instance`:
+/// Prometheus sets `instance` to the scraped target itself and would rename ours
+/// to `exported_instance`.
 fn inst(id: &str, plugin: &str) -> Labels {
-    vec![("instance", id.to_string()), ("plugin", plugin.to_string())]
+    vec![("id", id.to_string()), ("plugin", plugin.to_string())]
 }
 
 /// Turns one snapshot into metric families (separate from encoding so it is
@@ -244,6 +247,17 @@ fn families(s: &Snapshot) -> Vec<Family> {
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let snap = self.handle.0.snapshot();
+        encode_process(&mut enc, self.started)?;
+        for f in families(&snap) {
+            f.encode(&mut enc)?;
+        }
+        Ok(())
+    }
+}
+
+/// The daemon's own series: version and start time.
+fn encode_process(enc: &mut DescriptorEncoder, started: f64) -> Result<(), std::fmt::Error> {
+    {
         let info = enc.encode_descriptor(
             "ulogd_build",
             "The running ulogd-rs version",
@@ -252,18 +266,14 @@ impl Collector for SnapshotCollector {
         )?;
         prometheus_client::metrics::info::Info::new(vec![("version", env!("CARGO_PKG_VERSION"))])
             .encode(info)?;
-        let m = enc.encode_descriptor(
-            "ulogd_start_time_seconds",
-            "When the daemon started, seconds since the Unix epoch",
-            None,
-            MetricType::Gauge,
-        )?;
-        ConstGauge::new(self.started).encode(m)?;
-        for f in families(&snap) {
-            f.encode(&mut enc)?;
-        }
-        Ok(())
     }
+    let m = enc.encode_descriptor(
+        "ulogd_start_time_seconds",
+        "When the daemon started, seconds since the Unix epoch",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(started).encode(m)
 }
 
 /// The running endpoint; dropping it stops the server thread.
@@ -392,7 +402,7 @@ mod tests {
         let ov = find(&f, "ulogd_kernel_overruns");
         assert_eq!(ov.samples.len(), 1);
         assert_eq!(ov.samples[0].1, 4);
-        assert_eq!(ov.samples[0].0[0], ("instance", "log1".to_string()));
+        assert_eq!(ov.samples[0].0[0], ("id", "log1".to_string()));
         assert_eq!(find(&f, "ulogd_sink_connects").samples[0].1, 3);
         assert!(!f.iter().any(|x| x.name == "ulogd_sink_spool_bytes"));
     }
@@ -414,18 +424,65 @@ mod tests {
         let mut s = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut s, &reg).unwrap();
         assert!(
-            s.contains("ulogd_stage_events_in_total{instance=\"j\",plugin=\"JSON\"} 10"),
+            s.contains("ulogd_stage_events_in_total{id=\"j\",plugin=\"JSON\"} 10"),
             "{s}"
         );
         assert!(
-            s.contains(
-                "ulogd_plugin_stat{instance=\"log1\",plugin=\"NFLOG\",counter=\"received\"} 11"
-            ),
+            s.contains("ulogd_plugin_stat{id=\"log1\",plugin=\"NFLOG\",counter=\"received\"} 11"),
             "{s}"
         );
         assert!(
             s.contains("# TYPE ulogd_kernel_overruns_total counter"),
             "{s}"
         );
+    }
+
+    /// Every metric the shipped Grafana dashboard queries is one this endpoint
+    /// serves (given a snapshot in which each first-class counter occurs).
+    #[test]
+    fn grafana_dashboard_uses_only_served_metrics() {
+        let mut s = snap();
+        s.stages[0].counters = KNOWN.iter().map(|k| (k.counter, 1)).collect();
+        let handle_free = SnapshotText(s);
+        let mut reg = Registry::default();
+        reg.register_collector(Box::new(handle_free));
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &reg).unwrap();
+        let served: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let dash = include_str!("../../../contrib/grafana-ulogd.json");
+        let mut used = 0;
+        for (i, _) in dash.match_indices("ulogd_") {
+            let name: String = dash[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name == "ulogd_" || name == "ulogd_rs" {
+                continue;
+            }
+            used += 1;
+            assert!(
+                served.contains(&name.as_str()),
+                "dashboard uses {name}; served: {served:?}"
+            );
+        }
+        assert!(used > 10, "the dashboard queries the metrics");
+    }
+
+    /// The collector's encoding, minus the engine handle.
+    #[derive(Debug)]
+    struct SnapshotText(Snapshot);
+
+    impl Collector for SnapshotText {
+        fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+            encode_process(&mut enc, 0.0)?;
+            for f in families(&self.0) {
+                f.encode(&mut enc)?;
+            }
+            Ok(())
+        }
     }
 }
