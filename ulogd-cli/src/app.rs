@@ -40,6 +40,15 @@ pub fn run(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let reg = registry();
+    if let Some(dir) = &cli.man {
+        return match crate::man::write(dir, &reg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ulogd: cannot write the manual pages: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cli.list_plugins {
         info::list_plugins(&reg);
         return ExitCode::SUCCESS;
