@@ -170,3 +170,37 @@ fn logrotate_rotates_a_running_daemon_without_losing_a_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The shipped /etc/ulogd.conf passes `--check` as it is, and with every example
+/// stack it keeps commented out switched on.
+#[test]
+fn shipped_config_and_its_examples_pass_check() {
+    let conf = contrib("ulogd.conf");
+    let dir = tmpdir("conf");
+    let all: String = conf
+        .lines()
+        .map(|l| {
+            l.strip_prefix('#')
+                .filter(|s| s.starts_with("stack="))
+                .unwrap_or(l)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let stacks = all.lines().filter(|l| l.starts_with("stack=")).count();
+    assert!(stacks >= 5, "{stacks} stacks");
+    for (name, text) in [("ulogd.conf", conf), ("all.conf", all)] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+            .args(["--check", "-c"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
