@@ -244,14 +244,48 @@ fn families(s: &Snapshot) -> Vec<Family> {
     out
 }
 
+/// `ulogd_stage_last_error_timestamp_seconds`: only instances that ever failed
+/// have a series (an absent series, not a 0, says "never").
+fn encode_last_errors(enc: &mut DescriptorEncoder, s: &Snapshot) -> Result<(), std::fmt::Error> {
+    let failed: Vec<(Labels, f64)> = s
+        .stages
+        .iter()
+        .filter_map(|st| {
+            let t = st.last_error?.duration_since(UNIX_EPOCH).ok()?;
+            Some((inst(&st.id, &st.plugin), t.as_secs_f64()))
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut m = enc.encode_descriptor(
+        "ulogd_stage_last_error_timestamp_seconds",
+        "When a filter or sink last failed on an event, seconds since the Unix epoch",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (labels, t) in &failed {
+        ConstGauge::new(*t).encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+/// Everything one scrape serves for one snapshot.
+fn encode_all(
+    enc: &mut DescriptorEncoder,
+    s: &Snapshot,
+    started: f64,
+) -> Result<(), std::fmt::Error> {
+    encode_process(enc, started)?;
+    for f in families(s) {
+        f.encode(enc)?;
+    }
+    encode_last_errors(enc, s)
+}
+
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snap = self.handle.0.snapshot();
-        encode_process(&mut enc, self.started)?;
-        for f in families(&snap) {
-            f.encode(&mut enc)?;
-        }
-        Ok(())
+        encode_all(&mut enc, &self.handle.0.snapshot(), self.started)
     }
 }
 
@@ -383,6 +417,7 @@ mod tests {
                 ok: 8,
                 stopped: 0,
                 errors: 2,
+                last_error: Some(UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500)),
                 counters: vec![("sent", 8), ("lost", 2), ("connects", 3)],
             }],
         }
@@ -414,10 +449,7 @@ mod tests {
         struct Fixed;
         impl Collector for Fixed {
             fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-                for f in families(&snap()) {
-                    f.encode(&mut enc)?;
-                }
-                Ok(())
+                encode_all(&mut enc, &snap(), 0.0)
             }
         }
         reg.register_collector(Box::new(Fixed));
@@ -478,11 +510,7 @@ mod tests {
 
     impl Collector for SnapshotText {
         fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-            encode_process(&mut enc, 0.0)?;
-            for f in families(&self.0) {
-                f.encode(&mut enc)?;
-            }
-            Ok(())
+            encode_all(&mut enc, &self.0, 0.0)
         }
     }
 }
