@@ -40,6 +40,15 @@ pub fn run(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let reg = registry();
+    if let Some(dir) = &cli.man {
+        return match crate::man::write(dir, &reg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ulogd: cannot write the manual pages: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cli.list_plugins {
         info::list_plugins(&reg);
         return ExitCode::SUCCESS;
@@ -146,13 +155,27 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Err(e) = engine.start() {
         return fatal(e.to_string());
     }
+    // Bound before privileges are dropped (a port below 1024 stays possible) and
+    // before READY=1, so a scrape right after systemd says "started" is answered.
+    let _metrics = match global.settings.metrics_listen {
+        Some(addr) => match daemon::MetricsServer::start(addr, engine.handle()) {
+            Ok(m) => Some(m),
+            Err(e) => return fatal(e),
+        },
+        None => None,
+    };
     if let Some(u) = &cli.uid {
         if let Err(e) = daemon::drop_privileges(u) {
             return fatal(e);
         }
         log::info!("dropped privileges to user '{u}'");
     }
-    match engine.run() {
+    daemon::notify::notify("READY=1");
+    let _watchdog = daemon::notify::Watchdog::start(engine.handle());
+    let res = engine.run();
+    // Also when every source finished on its own (replay), not only on SIGTERM.
+    daemon::notify::stopping();
+    match res {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fatal(e.to_string()),
     }

@@ -74,6 +74,11 @@ pub struct Cli {
     #[arg(long = "list-plugins")]
     pub list_plugins: bool,
 
+    /// Write the manual pages ulogd.8 and ulogd.conf.5 (generated from these flags
+    /// and the plugin registry) into DIR, then exit.
+    #[arg(long = "man", value_name = "DIR", hide = true)]
+    pub man: Option<PathBuf>,
+
     /// Print the version.
     #[arg(short = 'V', long = "version")]
     pub version: bool,

@@ -11,6 +11,7 @@ mod app;
 mod daemon;
 mod flags;
 mod info;
+mod man;
 
 fn main() -> std::process::ExitCode {
     app::run(flags::parse())

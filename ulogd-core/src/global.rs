@@ -27,6 +27,12 @@ pub struct Settings {
     pub threads: usize,
     /// `keyspool`: pooled bundles per source (events in flight).
     pub keyspool: usize,
+    /// `metrics_listen`: where the daemon serves Prometheus metrics (`None`, the
+    /// default, serves nothing). Read by the daemon, never by the engine: the library
+    /// opens no port of its own.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `metrics_allow_remote`: allow a `metrics_listen` address that is not loopback.
+    pub metrics_allow_remote: bool,
 }
 
 impl Default for Settings {
@@ -36,6 +42,8 @@ impl Default for Settings {
             loglevel: 5,
             threads: 0,
             keyspool: 64,
+            metrics_listen: None,
+            metrics_allow_remote: false,
         }
     }
 }
@@ -70,7 +78,14 @@ pub struct Global {
 }
 
 const GLOBAL_KEYS: &[&str] = &[
-    "logfile", "loglevel", "plugin", "stack", "threads", "keyspool",
+    "logfile",
+    "loglevel",
+    "plugin",
+    "stack",
+    "threads",
+    "keyspool",
+    "metrics_listen",
+    "metrics_allow_remote",
 ];
 
 impl Global {
@@ -95,6 +110,7 @@ impl Global {
             }]);
         };
         let mut seen: Vec<(&str, usize)> = Vec::new();
+        let mut metrics_line = 0;
         for e in &g.entries {
             if !matches!(e.key.as_str(), "plugin" | "stack") {
                 if let Some((_, first)) = seen.iter().find(|(k, _)| *k == e.key) {
@@ -153,6 +169,28 @@ impl Global {
                         format!("keyspool must be 1 or more, not \"{}\"", e.value),
                     )),
                 },
+                "metrics_listen" => match e.value.trim().parse::<std::net::SocketAddr>() {
+                    Ok(a) => {
+                        settings.metrics_listen = Some(a);
+                        metrics_line = e.line;
+                    }
+                    Err(_) => errors.push(err(
+                        e.line,
+                        "metrics_listen",
+                        format!(
+                            "metrics_listen must be an address and port such as 127.0.0.1:9613 or [::1]:9613, not \"{}\"",
+                            e.value
+                        ),
+                    )),
+                },
+                "metrics_allow_remote" => match parse_int(&e.value) {
+                    Some(v @ 0..=1) => settings.metrics_allow_remote = v == 1,
+                    _ => errors.push(err(
+                        e.line,
+                        "metrics_allow_remote",
+                        format!("metrics_allow_remote must be 0 or 1, not \"{}\"", e.value),
+                    )),
+                },
                 "plugin" => log::debug!(
                     "{}:{}: plugin=\"{}\" ignored: every plugin is built in",
                     file.display(),
@@ -180,6 +218,19 @@ impl Global {
                         ),
                     ))
                 }
+            }
+        }
+        if let Some(a) = settings.metrics_listen {
+            if !a.ip().is_loopback() && !settings.metrics_allow_remote {
+                errors.push(err(
+                    metrics_line,
+                    "metrics_listen",
+                    format!(
+                        "metrics_listen={a} is not a loopback address: the counters would be \
+                         readable from the network; set metrics_allow_remote=1 in [global] \
+                         if that is intended"
+                    ),
+                ));
             }
         }
         if stacks.is_empty() && errors.is_empty() {
@@ -254,5 +305,36 @@ mod tests {
             .unwrap_err()
             .contains("id:PLUGIN"));
         assert!(parse_stack("log1:,x:Y").is_err());
+    }
+
+    fn global(text: &str) -> Result<Global, Vec<ConfigError>> {
+        let cfg = ConfigFile::parse(std::path::Path::new("t.conf"), text).unwrap();
+        Global::from_config(&cfg)
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_loopback_only_unless_allowed() {
+        let g = global("[global]\nstack=a:NFLOG,b:LOGEMU\n").unwrap();
+        assert_eq!(g.settings.metrics_listen, None);
+        let g = global("[global]\nmetrics_listen=\"127.0.0.1:9613\"\nstack=a:NFLOG,b:LOGEMU\n")
+            .unwrap();
+        assert_eq!(
+            g.settings.metrics_listen,
+            Some("127.0.0.1:9613".parse().unwrap())
+        );
+        let e = global("[global]\nstack=a:NFLOG,b:LOGEMU\nmetrics_listen=\"0.0.0.0:9613\"\n")
+            .unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, 3);
+        assert_eq!(e[0].key.as_deref(), Some("metrics_listen"));
+        assert!(e[0].message.contains("metrics_allow_remote=1"), "{}", e[0]);
+        let g = global(
+            "[global]\nmetrics_listen=\"[::]:9613\"\nmetrics_allow_remote=1\nstack=a:NFLOG,b:LOGEMU\n",
+        )
+        .unwrap();
+        assert!(g.settings.metrics_allow_remote);
+        let e =
+            global("[global]\nmetrics_listen=\"localhost\"\nstack=a:NFLOG,b:LOGEMU\n").unwrap_err();
+        assert!(e[0].message.contains("127.0.0.1:9613"), "{}", e[0]);
     }
 }

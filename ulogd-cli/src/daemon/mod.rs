@@ -4,10 +4,13 @@
 //! embedding programs decide for themselves.
 
 pub mod log;
+mod metrics;
+pub mod notify;
 mod pidfile;
 mod privs;
 mod signals;
 
+pub use metrics::MetricsServer;
 pub use pidfile::PidFile;
 pub use privs::drop_privileges;
 pub use signals::Signals;

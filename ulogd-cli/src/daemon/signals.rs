@@ -33,6 +33,7 @@ impl Signals {
                                 "received {}, shutting down",
                                 if sig == SIGTERM { "SIGTERM" } else { "SIGINT" }
                             );
+                            super::notify::stopping();
                             engine.stop();
                         }
                         SIGHUP => {

@@ -30,6 +30,10 @@ pub struct Counters {
     pub stopped: AtomicU64,
     /// Events it failed on.
     pub errors: AtomicU64,
+    /// When it last failed on one: milliseconds since the Unix epoch, 0 for never.
+    /// Wall-clock time (not the engine's clock) because it is shown to people and
+    /// to monitoring; read only on the error path.
+    pub last_error_ms: AtomicU64,
 }
 
 impl Counters {
@@ -38,9 +42,23 @@ impl Counters {
         match r {
             Ret::Ok => &self.ok,
             Ret::Stop => &self.stopped,
-            Ret::Err => &self.errors,
+            Ret::Err => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| (d.as_millis() as u64).max(1));
+                self.last_error_ms.store(now, Ordering::Relaxed);
+                &self.errors
+            }
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When the instance last failed on an event, if ever.
+    pub fn last_error(&self) -> Option<std::time::SystemTime> {
+        match self.last_error_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        }
     }
 }
 
@@ -415,5 +433,24 @@ impl Emit for Emitter<'_> {
 
     fn arm_timer(&mut self, timer: usize, after: Duration) {
         self.armed.push((timer, after));
+    }
+}
+
+#[cfg(test)]
+mod counters_tests {
+    use super::*;
+
+    #[test]
+    fn an_error_records_when_it_happened() {
+        let c = Counters::default();
+        c.bump(Ret::Ok);
+        c.bump(Ret::Stop);
+        assert_eq!(c.last_error(), None);
+        let before = std::time::SystemTime::now() - std::time::Duration::from_millis(1);
+        c.bump(Ret::Err);
+        let t = c.last_error().expect("set by the error");
+        assert!(t >= before && t <= std::time::SystemTime::now(), "{t:?}");
+        assert_eq!(c.errors.load(Ordering::Relaxed), 1);
+        assert_eq!(c.events_in.load(Ordering::Relaxed), 3);
     }
 }

@@ -103,6 +103,7 @@ impl Live {
                     ok: k.ok.load(Ordering::Relaxed),
                     stopped: k.stopped.load(Ordering::Relaxed),
                     errors: k.errors.load(Ordering::Relaxed),
+                    last_error: k.last_error(),
                     counters: st.stage.counters(),
                 }
             })

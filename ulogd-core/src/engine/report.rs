@@ -127,6 +127,8 @@ pub struct StageStats {
     pub stopped: u64,
     /// Events it failed on (including caught panics).
     pub errors: u64,
+    /// When it last failed on an event (wall clock), if ever.
+    pub last_error: Option<std::time::SystemTime>,
     /// The plugin's own counters.
     pub counters: Vec<(&'static str, u64)>,
 }
