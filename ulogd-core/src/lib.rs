@@ -11,6 +11,7 @@
 //! counters and log messages may still change before 1.0.
 #![warn(missing_docs)]
 
+pub mod catalogue;
 pub mod config;
 mod engine;
 pub mod event;

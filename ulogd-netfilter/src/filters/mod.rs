@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Inputs, KeyDef, Kind, OptionDef, Options, PluginError, PluginSpec, Stage};
 
+mod addr;
 mod base;
 mod fmt;
 mod hwhdr;

@@ -121,19 +121,19 @@ fn fill_bare(ev: &mut Event<'_>, linktype: u32, data: &[u8], ts: (u32, u32), lab
         _ => return false,
     };
     if let Some((_, hdrlen)) = proto {
-        ev.set_bytes(k::RAW_MAC, &data[..hdrlen]);
-        ev.set_u16(k::RAW_MAC_LEN, hdrlen as u16);
-        ev.set_u16(k::RAW_TYPE, 1); // ARPHRD_ETHER
+        ev.set(k::RAW_MAC, &data[..hdrlen]);
+        ev.set(k::RAW_MAC_LEN, hdrlen as u16);
+        ev.set(k::RAW_TYPE, 1); // ARPHRD_ETHER
     }
-    ev.set_bytes(k::RAW_PKT, pkt);
-    ev.set_u32(k::RAW_PKTLEN, pkt.len() as u32);
-    ev.set_u32(k::RAW_PKTCOUNT, 1);
-    ev.set_u32(k::OOB_TIME_SEC, ts.0);
-    ev.set_u32(k::OOB_TIME_USEC, ts.1);
-    ev.set_u32(k::OOB_MARK, 0);
-    ev.set_u8(k::OOB_FAMILY, family);
-    ev.set_u16(k::OOB_PROTOCOL, ethertype);
-    ev.set_u8(k::RAW_LABEL, label);
+    ev.set(k::RAW_PKT, pkt);
+    ev.set(k::RAW_PKTLEN, pkt.len() as u32);
+    ev.set(k::RAW_PKTCOUNT, 1);
+    ev.set(k::OOB_TIME_SEC, ts.0);
+    ev.set(k::OOB_TIME_USEC, ts.1);
+    ev.set(k::OOB_MARK, 0);
+    ev.set(k::OOB_FAMILY, family);
+    ev.set(k::OOB_PROTOCOL, ethertype);
+    ev.set(k::RAW_LABEL, label);
     true
 }
 
