@@ -13,6 +13,10 @@ use std::sync::Arc;
 
 use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
 
+use crate::packet::{ipv4, tcp, Ipv4Packet, TcpPacket};
+
+const IPPROTO_TCP: u8 = 6;
+
 static INPUTS: &[KeyDef] = &[KeyDef::new("raw.pkt", KeyType::Raw)];
 static OUTPUTS: &[KeyDef] = &[
     KeyDef::new("pwsniff.user", KeyType::String),
@@ -21,26 +25,24 @@ static OUTPUTS: &[KeyDef] = &[
 
 const PORTS: [u16; 2] = [110, 21];
 
-/// The TCP payload of a login candidate, as a range of `pkt`.
+/// The TCP payload of a login candidate, as a range of `pkt`: bounded by the
+/// captured bytes and the IP total length, starting after the TCP data offset.
 fn payload(pkt: &[u8]) -> Option<std::ops::Range<usize>> {
-    if pkt.len() < 20 || pkt[0] >> 4 != 4 || pkt[9] != 6 {
+    let ip = Ipv4Packet::new_checked(pkt).ok()?;
+    if ip.version() != 4 || ip.protocol() != IPPROTO_TCP {
         return None;
     }
-    let ihl = ((pkt[0] & 0x0f) as usize) * 4;
-    let tot = (u16::from_be_bytes([pkt[2], pkt[3]]) as usize).min(pkt.len());
-    if ihl < 20 || tot < ihl + 20 {
+    let ihl = ip.header_len();
+    let tot = usize::from(ip.total_len()).min(pkt.len());
+    if ihl < ipv4::MIN_HDR || tot < ihl + tcp::MIN_HDR {
         return None;
     }
-    let tcp = &pkt[ihl..tot];
-    let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
-    if !PORTS.contains(&dport) {
+    let seg = TcpPacket::new_checked(&pkt[ihl..tot]).ok()?;
+    if !PORTS.contains(&seg.dst_port()) {
         return None;
     }
-    let doff = ((tcp[12] >> 4) as usize * 4).max(20);
-    if ihl + doff > tot {
-        return Some(tot..tot);
-    }
-    Some(ihl + doff..tot)
+    let start = ihl + seg.header_len();
+    Some(start.min(tot)..tot)
 }
 
 /// The range of the word after the last `tag` (case-insensitive) in `data`, if it is

@@ -1,9 +1,15 @@
-//! The packet decoder behind BASE: a pure function from the L3 bytes NFLOG (or a
-//! capture) delivered to the fields ulogd2's BASE plugin sets.
+//! Packet codecs and the decoder behind BASE.
 //!
-//! Every header is read through checked slices: a truncated or hostile packet leaves
-//! the fields of the headers it does not fully contain unset (`None`) and never
-//! panics. Values follow ulogd2 2.0.8 (`ulogd_raw2packet_BASE.c`): host-order
+//! Like `wire/` (smoltcp's style): each protocol module holds a checked zero-copy
+//! view (`Ipv4Packet`, `TcpPacket`, `EthernetFrame`, ...: `new_checked`, then
+//! accessors that never panic; byte ranges in a private `mod field`) and a `Repr`
+//! with `parse` and `emit`. Every plugin that looks into packet bytes (BASE, PWSNIFF,
+//! HWHDR, REPLAY) reads them through these views; tests build packets with `emit`.
+//!
+//! [`decode`] is BASE: a pure function from the L3 bytes NFLOG (or a capture)
+//! delivered to the fields ulogd2's BASE plugin sets ([`Decoded`], declared once in
+//! `fields.rs`). A truncated or hostile packet leaves the fields of the headers it
+//! does not fully contain unset (`None`) and never panics. Values follow ulogd2 2.0.8 (`ulogd_raw2packet_BASE.c`): host-order
 //! integers, `ip.fragoff` is the raw 16-bit flags+offset field, `ip.csum` host
 //! order, `icmp.csum`/`icmpv6.csum` *not* byte-swapped (the wire bytes read
 //! little-endian, as ulogd2 printed them on x86), except for the deliberate fixes
@@ -27,15 +33,28 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-mod ahesp;
-mod arp;
+pub mod ahesp;
+pub mod arp;
+pub mod ethernet;
+pub(crate) mod field;
 pub(crate) mod fields;
-mod icmp;
-mod ipv4;
-mod ipv6;
-mod sctp;
-mod tcp;
-mod udp;
+pub mod icmp;
+pub mod ipv4;
+pub mod ipv6;
+pub mod sctp;
+pub mod tcp;
+pub mod udp;
+
+pub use ahesp::{AhHeader, EspHeader};
+pub use arp::{ArpPacket, ArpRepr};
+pub use ethernet::{EthernetFrame, EthernetRepr, VlanTag};
+pub use field::{checksum, PacketError};
+pub use icmp::{IcmpPacket, IcmpRepr, Icmpv6Packet};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6ExtHeader, Ipv6FragHeader, Ipv6Packet, Ipv6Repr};
+pub use sctp::SctpHeader;
+pub use tcp::{TcpPacket, TcpRepr};
+pub use udp::{UdpPacket, UdpRepr};
 
 #[cfg(test)]
 mod tests;
@@ -198,32 +217,7 @@ pub fn decode(family: u8, hw_protocol: u16, pkt: &[u8]) -> Decoded {
     d
 }
 
-/// Big-endian u16 at `at`, if in bounds.
-#[inline]
-pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
-    arr::<2>(b, at).map(u16::from_be_bytes)
-}
-
-/// Little-endian u16 at `at` (how 2.0.8 shows the un-swapped ICMP checksums on x86).
-#[inline]
-pub(crate) fn le16(b: &[u8], at: usize) -> Option<u16> {
-    arr::<2>(b, at).map(u16::from_le_bytes)
-}
-
-/// Big-endian u32 at `at`, if in bounds.
-#[inline]
-pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
-    arr::<4>(b, at).map(u32::from_be_bytes)
-}
-
-/// `N` bytes at `at`, if in bounds.
-#[inline]
-pub(crate) fn arr<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
-    b.get(at..at.checked_add(N)?)?.try_into().ok()
-}
-
-/// Byte at `at`, if in bounds.
-#[inline]
-pub(crate) fn u8_at(b: &[u8], at: usize) -> Option<u8> {
-    b.get(at).copied()
+/// The IP version nibble of an L3 packet (4 or 6 for IP), `None` when empty.
+pub fn ip_version(pkt: &[u8]) -> Option<u8> {
+    pkt.first().map(|b| b >> 4)
 }

@@ -17,6 +17,7 @@ use ulogd_core::{
 };
 
 use super::nflog_keys::{fill_ct, fill_from_repr, k, NFLOG_KEYS};
+use crate::packet::EthernetFrame;
 use crate::wire::pcap::{
     LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NFLOG, LINKTYPE_RAW,
 };
@@ -100,22 +101,18 @@ struct Replay {
 /// when the record is not an IPv4/IPv6 packet (nothing to emit).
 fn fill_bare(ev: &mut Event<'_>, linktype: u32, data: &[u8], ts: (u32, u32), label: u8) -> bool {
     let (pkt, proto) = if linktype == LINKTYPE_ETHERNET {
-        let mut off = 12;
-        // Skip 802.1Q / 802.1ad tags.
-        loop {
-            match data
-                .get(off..off + 2)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
-            {
-                Some(0x8100 | 0x88a8) => off += 4,
-                Some(t) => break (data.get(off + 2..).unwrap_or(&[]), Some((t, off + 2))),
-                None => return false,
-            }
-        }
+        // Skips 802.1Q / 802.1ad tags.
+        let Some((ty, off)) = EthernetFrame::new_checked(data)
+            .ok()
+            .and_then(|f| f.inner())
+        else {
+            return false;
+        };
+        (&data[off..], Some((ty, off)))
     } else {
         (data, None)
     };
-    let (family, ethertype) = match (pkt.first().map(|b| b >> 4), proto) {
+    let (family, ethertype) = match (crate::packet::ip_version(pkt), proto) {
         (Some(4), None | Some((0x0800, _))) => (2u8, 0x0800u16),
         (Some(6), None | Some((0x86dd, _))) => (10, 0x86dd),
         _ => return false,
