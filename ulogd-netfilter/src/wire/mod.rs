@@ -24,6 +24,7 @@ pub mod nflog;
 pub mod nfqueue;
 pub mod nla;
 pub mod nlmsg;
+pub mod others;
 pub mod pcap;
 
 mod error;
@@ -36,6 +37,7 @@ pub use nflog::{
 };
 pub use nla::{NlaIter, NlaView};
 pub use nlmsg::{NfgenmsgRepr, NfgenmsgView, NlmsgErrView, NlmsgHeader, NlmsgIter, NlmsgView};
+pub use others::{OtherAttrs, UnknownAttrs, OTHERS_KEPT};
 pub use pcap::{PcapFormat, PcapReader, PcapRecord};
 
 /// Result alias used by every codec in this module.
