@@ -52,9 +52,37 @@ fn prefix<'e>(ev: &'e Event<'_>, k: Key<Raw>, len: Option<u16>) -> Option<&'e [u
     })
 }
 
-/// The hardware header as an Ethernet frame, when it holds a whole Ethernet header.
-fn ether<'e>(ev: &'e Event<'_>) -> Option<EthernetFrame<&'e [u8]>> {
-    EthernetFrame::new_checked(ev.key(inp::RAW_MAC)?).ok()
+/// What HWHDR reads from a hardware header (`raw.mac` with `raw.mac_len` and
+/// `raw.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HwHeader {
+    /// `raw.type` as given, else Ethernet for a 14-byte header, else `ARPHRD_VOID`.
+    pub hw_type: u16,
+    /// For Ethernet with a whole header: (source, destination, ethertype).
+    pub ethernet: Option<([u8; 6], [u8; 6], u16)>,
+    /// Bytes of `mac` that `mac.str` shows (`mac_len`, clamped to what is there).
+    pub shown: usize,
+}
+
+/// HWHDR's parser of a hardware header; never panics.
+pub fn read_header(raw_type: Option<u16>, mac: &[u8], mac_len: u16) -> HwHeader {
+    let hw_type = match raw_type {
+        Some(t) => t,
+        None if usize::from(mac_len) == ethernet::HDR => ARPHRD_ETHER,
+        None => ARPHRD_VOID,
+    };
+    let ethernet = if hw_type == ARPHRD_ETHER {
+        EthernetFrame::new_checked(mac)
+            .ok()
+            .map(|f| (f.src_addr(), f.dst_addr(), f.ethertype()))
+    } else {
+        None
+    };
+    HwHeader {
+        hw_type,
+        ethernet,
+        shown: usize::from(mac_len).min(mac.len()),
+    }
 }
 
 struct HwHdr;
@@ -74,38 +102,24 @@ impl Stage for HwHdr {
             });
             ev.set(out::TYPE, ARPHRD_VOID);
         }
-        if !ev.has(inp::RAW_MAC) {
+        let Some(mac) = ev.key(inp::RAW_MAC) else {
             return Ret::Ok;
-        }
+        };
         let Some(mac_len) = ev.key(inp::RAW_MACLEN) else {
             return Ret::Err;
         };
-        let ty = match ev.key(inp::RAW_TYPE) {
-            Some(t) => t,
-            None if mac_len as usize == ethernet::HDR => ARPHRD_ETHER,
-            None => ARPHRD_VOID,
-        };
-        ev.set(out::TYPE, ty);
-        if ty == ARPHRD_ETHER {
-            if let Some(proto) = ether(ev).map(|f| f.ethertype()) {
-                if !has_saddr {
-                    ev.set_with(out::SADDR.pos(), |ev, buf| {
-                        if let Some(f) = ether(ev) {
-                            put_mac(buf, &f.src_addr())
-                        }
-                    });
-                }
-                ev.set_with(out::DADDR.pos(), |ev, buf| {
-                    if let Some(f) = ether(ev) {
-                        put_mac(buf, &f.dst_addr())
-                    }
-                });
-                ev.set(out::PROTOCOL, proto);
+        let h = read_header(ev.key(inp::RAW_TYPE), mac, mac_len);
+        ev.set(out::TYPE, h.hw_type);
+        if let Some((src, dst, proto)) = h.ethernet {
+            if !has_saddr {
+                ev.set_with(out::SADDR.pos(), |_, buf| put_mac(buf, &src));
             }
+            ev.set_with(out::DADDR.pos(), |_, buf| put_mac(buf, &dst));
+            ev.set(out::PROTOCOL, proto);
         }
         ev.set_with(out::MAC.pos(), |ev, buf| {
-            if let Some(h) = prefix(ev, inp::RAW_MAC, Some(mac_len)) {
-                put_mac(buf, h)
+            if let Some(m) = ev.key(inp::RAW_MAC) {
+                put_mac(buf, &m[..h.shown.min(m.len())])
             }
         });
         Ret::Ok
@@ -131,6 +145,23 @@ pub(crate) fn spec() -> PluginSpec {
 
 #[cfg(test)]
 mod tests {
+
+    /// Hostile headers: a length beyond the bytes, a short "Ethernet" header.
+    #[test]
+    fn read_header_never_reads_past() {
+        let h = read_header(Some(1), &[1, 2, 3], 14);
+        assert_eq!((h.ethernet, h.shown), (None, 3));
+        let h = read_header(None, &[0; 10], 14);
+        assert_eq!((h.hw_type, h.ethernet), (1, None));
+        let h = read_header(None, &[0; 20], 300);
+        assert_eq!((h.hw_type, h.shown), (0xffff, 20));
+        let mut e = vec![0xaa; 6];
+        e.extend([0xbb; 6]);
+        e.extend([0x86, 0xdd]);
+        let h = read_header(None, &e, 14);
+        assert_eq!(h.ethernet, Some(([0xbb; 6], [0xaa; 6], 0x86dd)));
+    }
+    use super::read_header;
     use crate::filters::testutil::*;
     use ulogd_core::{KeyDef, KeyType};
 

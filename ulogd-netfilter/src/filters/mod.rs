@@ -15,7 +15,7 @@ use ulogd_core::{Built, Inputs, KeyDef, Kind, OptionDef, Options, PluginError, P
 mod addr;
 mod base;
 mod fmt;
-mod hwhdr;
+pub mod hwhdr;
 mod ifindex;
 mod ip2bin;
 mod ip2hbin;
@@ -23,7 +23,7 @@ mod ip2str;
 mod mark;
 mod printflow;
 mod printpkt;
-mod pwsniff;
+pub mod pwsniff;
 pub mod verdict;
 
 #[cfg(test)]

@@ -65,32 +65,41 @@ fn find_word(data: &[u8], tag: &[u8; 5]) -> Option<std::ops::Range<usize>> {
     found
 }
 
+/// What PWSNIFF found in a login candidate: the `USER` and `PASS` words as ranges
+/// of the packet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// The word after the last `USER `.
+    pub user: Option<std::ops::Range<usize>>,
+    /// The word after the last `PASS `.
+    pub pass: Option<std::ops::Range<usize>>,
+}
+
+/// PWSNIFF's parser: `None` when `pkt` is not an IPv4 TCP packet to port 21 or 110
+/// (the stage stops those), else the credentials found. Never panics; the ranges are
+/// within `pkt`.
+pub fn credentials(pkt: &[u8]) -> Option<Credentials> {
+    let range = payload(pkt)?;
+    let data = pkt.get(range.clone())?;
+    let shift = |r: std::ops::Range<usize>| (r.start + range.start)..(r.end + range.start);
+    Some(Credentials {
+        user: find_word(data, b"USER ").map(shift),
+        pass: find_word(data, b"PASS ").map(shift),
+    })
+}
+
 struct PwSniff;
 
 impl Stage for PwSniff {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let Some(pkt) = ev.bytes(0) else {
+        let Some(found) = ev.bytes(0).and_then(credentials) else {
             return Ret::Stop;
         };
-        let Some(range) = payload(pkt) else {
-            return Ret::Stop;
-        };
-        let data = &pkt[range.clone()];
-        let user =
-            find_word(data, b"USER ").map(|r| (r.start + range.start)..(r.end + range.start));
-        let pass =
-            find_word(data, b"PASS ").map(|r| (r.start + range.start)..(r.end + range.start));
-        if let Some(r) = user {
-            ev.set_with(0, |ev, buf| {
-                if let Some(p) = ev.bytes(0) {
-                    buf.extend_from_slice(&p[r]);
-                }
-            });
-        }
-        if let Some(r) = pass {
-            ev.set_with(1, |ev, buf| {
-                if let Some(p) = ev.bytes(0) {
-                    buf.extend_from_slice(&p[r]);
+        for (out, r) in [(0, found.user), (1, found.pass)] {
+            let Some(r) = r else { continue };
+            ev.set_with(out, |ev, buf| {
+                if let Some(w) = ev.bytes(0).and_then(|p| p.get(r)) {
+                    buf.extend_from_slice(w);
                 }
             });
         }
@@ -117,6 +126,49 @@ pub(crate) fn spec() -> PluginSpec {
 
 #[cfg(test)]
 mod tests {
+
+    /// Hostile packets: header lengths and offsets pointing past the bytes.
+    #[test]
+    fn credentials_of_hostile_packets() {
+        use crate::packet::{Ipv4Repr, TcpRepr};
+        let pkt = |dport: u16, payload: &[u8]| {
+            let tcp = TcpRepr {
+                src_port: 40000,
+                dst_port: dport,
+                ..TcpRepr::default()
+            }
+            .to_bytes(payload);
+            Ipv4Repr {
+                src: [10, 0, 0, 1].into(),
+                dst: [10, 0, 0, 2].into(),
+                protocol: 6,
+                tos: 0,
+                ident: 0,
+                flags_frag: 0,
+                ttl: 64,
+                payload_len: 0,
+            }
+            .to_bytes(&tcp)
+        };
+        let good = pkt(21, b"USER bob\r\n");
+        let c = credentials(&good).unwrap();
+        assert_eq!(&good[c.user.unwrap()], b"bob");
+        // ihl of 15 words in a 48-byte packet, a data offset past the end, a total
+        // length shorter than the headers, truncation: no panic, nothing found.
+        let mut bad = good.clone();
+        bad[0] = 0x4f;
+        assert_eq!(credentials(&bad), None);
+        let mut bad = good.clone();
+        bad[20 + 12] = 0xf0;
+        assert_eq!(credentials(&bad), Some(Credentials::default()));
+        let mut bad = good.clone();
+        bad[2..4].copy_from_slice(&30u16.to_be_bytes());
+        assert_eq!(credentials(&bad), None);
+        for n in 0..good.len() {
+            let _ = credentials(&good[..n]);
+        }
+        assert_eq!(credentials(&pkt(80, b"USER bob\r\n")), None);
+    }
     use super::*;
     use crate::filters::testutil::*;
 
