@@ -130,27 +130,7 @@ mod tests {
     /// Hostile packets: header lengths and offsets pointing past the bytes.
     #[test]
     fn credentials_of_hostile_packets() {
-        use crate::packet::{Ipv4Repr, TcpRepr};
-        let pkt = |dport: u16, payload: &[u8]| {
-            let tcp = TcpRepr {
-                src_port: 40000,
-                dst_port: dport,
-                ..TcpRepr::default()
-            }
-            .to_bytes(payload);
-            Ipv4Repr {
-                src: [10, 0, 0, 1].into(),
-                dst: [10, 0, 0, 2].into(),
-                protocol: 6,
-                tos: 0,
-                ident: 0,
-                flags_frag: 0,
-                ttl: 64,
-                payload_len: 0,
-            }
-            .to_bytes(&tcp)
-        };
-        let good = pkt(21, b"USER bob\r\n");
+        let good = tcp_pkt(21, b"USER bob\r\n");
         let c = credentials(&good).unwrap();
         assert_eq!(&good[c.user.unwrap()], b"bob");
         // ihl of 15 words in a 48-byte packet, a data offset past the end, a total
@@ -167,39 +147,35 @@ mod tests {
         for n in 0..good.len() {
             let _ = credentials(&good[..n]);
         }
-        assert_eq!(credentials(&pkt(80, b"USER bob\r\n")), None);
+        assert_eq!(credentials(&tcp_pkt(80, b"USER bob\r\n")), None);
     }
     use super::*;
     use crate::filters::testutil::*;
 
+    /// An IPv4/TCP packet 10.0.0.1:40000 -> 10.0.0.2:`dport` (PSH|ACK) carrying
+    /// `payload`, built with the packet Reprs.
     fn tcp_pkt(dport: u16, payload: &[u8]) -> Vec<u8> {
-        let tot = 20 + 20 + payload.len();
-        let mut p = vec![
-            0x45,
-            0,
-            (tot >> 8) as u8,
-            tot as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-            10,
-            0,
-            0,
-            1,
-            10,
-            0,
-            0,
-            2,
-        ];
-        p.extend_from_slice(&[0x9c, 0x40, (dport >> 8) as u8, dport as u8]);
-        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
-        p.extend_from_slice(payload);
-        p
+        use crate::packet::{tcp, Ipv4Repr, TcpRepr};
+        let seg = TcpRepr {
+            src_port: 40000,
+            dst_port: dport,
+            seq: 1,
+            flags: tcp::PSH | tcp::ACK,
+            window: 0xffff,
+            ..TcpRepr::default()
+        }
+        .to_bytes(payload);
+        Ipv4Repr {
+            src: [10, 0, 0, 1].into(),
+            dst: [10, 0, 0, 2].into(),
+            protocol: 6,
+            tos: 0,
+            ident: 0,
+            flags_frag: 0x4000,
+            ttl: 64,
+            payload_len: 0,
+        }
+        .to_bytes(&seg)
     }
 
     #[test]
