@@ -10,33 +10,36 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ulogd_benches::{CountingAlloc, ALLOCATIONS};
 use ulogd_core::testing::{OwnedValue, TestEvent, TestSource};
-use ulogd_core::{KeyDef, KeyType, Registry, PEN_NETFILTER};
+use ulogd_core::{KeyDef, Registry};
 
 #[global_allocator]
 static A: CountingAlloc = CountingAlloc;
 
+/// The NFCT-like key list of the test source: the catalogue's conntrack flow keys
+/// (the same declarations NFCT and IPFIXCOL use).
 fn keys() -> Vec<KeyDef> {
+    use ulogd_core::catalogue::{ct, flow};
     vec![
-        KeyDef::new("orig.ip.saddr", KeyType::IpAddr).ietf(8),
-        KeyDef::new("orig.ip.daddr", KeyType::IpAddr).ietf(12),
-        KeyDef::new("orig.ip.protocol", KeyType::U8).ietf(4),
-        KeyDef::new("orig.l4.sport", KeyType::U16).ietf(7),
-        KeyDef::new("orig.l4.dport", KeyType::U16).ietf(11),
-        KeyDef::new("orig.raw.pktlen", KeyType::U64).ietf(85),
-        KeyDef::new("orig.raw.pktcount", KeyType::U64).ietf(86),
-        KeyDef::new("reply.ip.saddr", KeyType::IpAddr),
-        KeyDef::new("reply.ip.daddr", KeyType::IpAddr),
-        KeyDef::new("reply.l4.sport", KeyType::U16),
-        KeyDef::new("reply.l4.dport", KeyType::U16),
-        KeyDef::new("reply.raw.pktlen", KeyType::U64),
-        KeyDef::new("reply.raw.pktcount", KeyType::U64),
-        KeyDef::new("flow.start.sec", KeyType::U32),
-        KeyDef::new("flow.start.usec", KeyType::U32),
-        KeyDef::new("flow.end.sec", KeyType::U32),
-        KeyDef::new("flow.end.usec", KeyType::U32),
-        KeyDef::new("ct.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
-        KeyDef::new("ct.id", KeyType::U32).ipfix(PEN_NETFILTER, 6),
-        KeyDef::new("ct.event", KeyType::U32),
+        flow::ORIG_IP_SADDR.key_def(),
+        flow::ORIG_IP_DADDR.key_def(),
+        flow::ORIG_IP_PROTOCOL.key_def(),
+        flow::ORIG_L4_SPORT.key_def(),
+        flow::ORIG_L4_DPORT.key_def(),
+        flow::ORIG_RAW_PKTLEN.key_def(),
+        flow::ORIG_RAW_PKTCOUNT.key_def(),
+        flow::REPLY_IP_SADDR.key_def(),
+        flow::REPLY_IP_DADDR.key_def(),
+        flow::REPLY_L4_SPORT.key_def(),
+        flow::REPLY_L4_DPORT.key_def(),
+        flow::REPLY_RAW_PKTLEN.key_def(),
+        flow::REPLY_RAW_PKTCOUNT.key_def(),
+        flow::START_SEC.key_def(),
+        flow::START_USEC.key_def(),
+        flow::END_SEC.key_def(),
+        flow::END_USEC.key_def(),
+        ct::MARK.key_def(),
+        ct::ID.key_def(),
+        ct::EVENT.key_def(),
     ]
 }
 

@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::catalogue::{Key, KeyValue};
 use crate::key::{KeyDef, KeyType};
 
 /// Marks an input that no upstream plugin produces (optional or inactive inputs).
@@ -436,6 +437,51 @@ impl<'a> Event<'a> {
     #[inline]
     pub fn unset(&mut self, output: usize) {
         self.put(output, Val::Unset);
+    }
+
+    /// Typed read of an input through a handle made by
+    /// [`key_list!`](crate::key_list): the same array indexing as [`Event::get`],
+    /// with the value's type fixed by the handle. In debug builds, checks that the
+    /// input is bound to a key of the handle's name (a handle into another list
+    /// would otherwise read a wrong slot or `None` silently).
+    #[inline]
+    pub fn key<T: KeyValue>(&self, k: Key<T>) -> Option<T::Ref<'_>> {
+        debug_assert!(
+            self.input_def(k.pos()).is_none_or(|d| d.name == k.name()),
+            "input {} is bound to {:?}, not {}",
+            k.pos(),
+            self.input_def(k.pos()).map(|d| d.name.clone()),
+            k.name()
+        );
+        T::read(self, k.pos())
+    }
+
+    /// Typed write of an output through a handle made by
+    /// [`key_list!`](crate::key_list). In debug builds, checks that the output slot
+    /// is declared under the handle's name.
+    #[inline]
+    pub fn set<T: KeyValue>(&mut self, k: Key<T>, v: T::Ref<'_>) {
+        debug_assert!(
+            self.defs.get(self.out_slot(k.pos())).map(|d| &*d.name) == Some(k.name()),
+            "output {} is not {}",
+            k.pos(),
+            k.name()
+        );
+        T::write(self, k.pos(), v)
+    }
+
+    /// [`Event::set`] when `v` is `Some`; leaves the output unset otherwise.
+    #[inline]
+    pub fn set_some<T: KeyValue>(&mut self, k: Key<T>, v: Option<T::Ref<'_>>) {
+        if let Some(v) = v {
+            self.set(k, v)
+        }
+    }
+
+    /// Whether the input of handle `k` is bound and set.
+    #[inline]
+    pub fn has<T>(&self, k: Key<T>) -> bool {
+        self.is_set(k.pos())
     }
 
     /// Sets the packet verdict (NFQUEUE). The first verdict set in a stack wins unless

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod catalogue;
 pub mod config;
 mod engine;
 pub mod event;

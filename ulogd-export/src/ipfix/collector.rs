@@ -23,79 +23,86 @@ mod seq;
 mod source;
 pub mod templates;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use ulogd_core::{Built, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec};
-use ulogd_core::{PEN_NETFILTER, PEN_REVERSE};
+use ulogd_core::catalogue::{self as cat, Str};
+
+use ulogd_core::{Built, KeyDef, Kind, OptionDef, PluginError, PluginSpec};
 
 pub use decoder::{DecodeError, Decoded, Decoder, Limits, Resume, Stats};
 pub use fill::{fill, KeySink};
 
-/// Output keys. Positions are the `O_*` constants.
-static OUTPUTS: &[KeyDef] = &[
-    KeyDef::new("orig.ip.saddr", KeyType::IpAddr).ietf(8),
-    KeyDef::new("orig.ip.daddr", KeyType::IpAddr).ietf(12),
-    KeyDef::new("orig.ip.protocol", KeyType::U8).ietf(4),
-    KeyDef::new("orig.l4.sport", KeyType::U16).ietf(7),
-    KeyDef::new("orig.l4.dport", KeyType::U16).ietf(11),
-    KeyDef::new("orig.raw.pktlen", KeyType::U64).ietf(1),
-    KeyDef::new("orig.raw.pktcount", KeyType::U64).ietf(2),
-    KeyDef::new("reply.ip.saddr", KeyType::IpAddr),
-    KeyDef::new("reply.ip.daddr", KeyType::IpAddr),
-    KeyDef::new("reply.ip.protocol", KeyType::U8),
-    KeyDef::new("reply.l4.sport", KeyType::U16),
-    KeyDef::new("reply.l4.dport", KeyType::U16),
-    KeyDef::new("reply.raw.pktlen", KeyType::U64).ipfix(PEN_REVERSE, 1),
-    KeyDef::new("reply.raw.pktcount", KeyType::U64).ipfix(PEN_REVERSE, 2),
-    KeyDef::new("flow.start.sec", KeyType::U32),
-    KeyDef::new("flow.start.usec", KeyType::U32),
-    KeyDef::new("flow.end.sec", KeyType::U32),
-    KeyDef::new("flow.end.usec", KeyType::U32),
-    KeyDef::new("ct.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
-    KeyDef::new("ct.id", KeyType::U32).ipfix(PEN_NETFILTER, 6),
-    KeyDef::new("ct.event", KeyType::U32),
-    KeyDef::new("oob.prefix", KeyType::String).ipfix(PEN_NETFILTER, 3),
-    KeyDef::new("oob.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
-    KeyDef::new("oob.hook", KeyType::U8).ipfix(PEN_NETFILTER, 5),
-    KeyDef::new("oob.ifindex_in", KeyType::U32).ietf(10),
-    KeyDef::new("oob.ifindex_out", KeyType::U32).ietf(14),
-    KeyDef::new("icmp.type", KeyType::U8).ietf(176),
-    KeyDef::new("icmp.code", KeyType::U8).ietf(177),
-    KeyDef::new("ipfix.exporter", KeyType::IpAddr),
-    KeyDef::new("ipfix.domain", KeyType::U32),
-    KeyDef::new("ipfix.version", KeyType::U16),
-];
-const O_SADDR: usize = 0;
-const O_DADDR: usize = 1;
-const O_PROTO: usize = 2;
-const O_SPORT: usize = 3;
-const O_DPORT: usize = 4;
-const O_BYTES: usize = 5;
-const O_PKTS: usize = 6;
-const O_RSADDR: usize = 7;
-const O_RDADDR: usize = 8;
-const O_RPROTO: usize = 9;
-const O_RSPORT: usize = 10;
-const O_RDPORT: usize = 11;
-const O_RBYTES: usize = 12;
-const O_RPKTS: usize = 13;
-const O_START_SEC: usize = 14;
-const O_START_USEC: usize = 15;
-const O_END_SEC: usize = 16;
-const O_END_USEC: usize = 17;
-const O_CTMARK: usize = 18;
-const O_CTID: usize = 19;
-const O_CTEVENT: usize = 20;
-const O_PREFIX: usize = 21;
-const O_MARK: usize = 22;
-const O_HOOK: usize = 23;
-const O_IFIN: usize = 24;
-const O_IFOUT: usize = 25;
-const O_ICMP_TYPE: usize = 26;
-const O_ICMP_CODE: usize = 27;
-const O_EXPORTER: usize = 28;
-const O_DOMAIN: usize = 29;
-const O_VERSION: usize = 30;
+// Output keys: the catalogue's conntrack flow, `ct.*`, `oob.*` and `ipfix.*` keys
+// (declared once in `ulogd_core::catalogue`, shared with NFCT and the benches), in
+// this order. The `O_*` positions below come from the typed handles.
+ulogd_core::key_list! {
+    mod out;
+    static OUTPUTS = {
+        SADDR: IpAddr = cat::flow::ORIG_IP_SADDR,
+        DADDR: IpAddr = cat::flow::ORIG_IP_DADDR,
+        PROTO: u8 = cat::flow::ORIG_IP_PROTOCOL,
+        SPORT: u16 = cat::flow::ORIG_L4_SPORT,
+        DPORT: u16 = cat::flow::ORIG_L4_DPORT,
+        BYTES: u64 = cat::flow::ORIG_RAW_PKTLEN,
+        PKTS: u64 = cat::flow::ORIG_RAW_PKTCOUNT,
+        RSADDR: IpAddr = cat::flow::REPLY_IP_SADDR,
+        RDADDR: IpAddr = cat::flow::REPLY_IP_DADDR,
+        RPROTO: u8 = cat::flow::REPLY_IP_PROTOCOL,
+        RSPORT: u16 = cat::flow::REPLY_L4_SPORT,
+        RDPORT: u16 = cat::flow::REPLY_L4_DPORT,
+        RBYTES: u64 = cat::flow::REPLY_RAW_PKTLEN,
+        RPKTS: u64 = cat::flow::REPLY_RAW_PKTCOUNT,
+        START_SEC: u32 = cat::flow::START_SEC,
+        START_USEC: u32 = cat::flow::START_USEC,
+        END_SEC: u32 = cat::flow::END_SEC,
+        END_USEC: u32 = cat::flow::END_USEC,
+        CTMARK: u32 = cat::ct::MARK,
+        CTID: u32 = cat::ct::ID,
+        CTEVENT: u32 = cat::ct::EVENT,
+        PREFIX: Str = cat::oob::PREFIX,
+        MARK: u32 = cat::oob::MARK,
+        HOOK: u8 = cat::oob::HOOK,
+        IFIN: u32 = cat::oob::IFINDEX_IN,
+        IFOUT: u32 = cat::oob::IFINDEX_OUT,
+        ICMP_TYPE: u8 = cat::packet::ICMP_TYPE,
+        ICMP_CODE: u8 = cat::packet::ICMP_CODE,
+        EXPORTER: IpAddr = cat::ipfix::EXPORTER,
+        DOMAIN: u32 = cat::ipfix::DOMAIN,
+        VERSION: u16 = cat::ipfix::VERSION,
+    };
+}
+const O_SADDR: usize = out::SADDR.pos();
+const O_DADDR: usize = out::DADDR.pos();
+const O_PROTO: usize = out::PROTO.pos();
+const O_SPORT: usize = out::SPORT.pos();
+const O_DPORT: usize = out::DPORT.pos();
+const O_BYTES: usize = out::BYTES.pos();
+const O_PKTS: usize = out::PKTS.pos();
+const O_RSADDR: usize = out::RSADDR.pos();
+const O_RDADDR: usize = out::RDADDR.pos();
+const O_RPROTO: usize = out::RPROTO.pos();
+const O_RSPORT: usize = out::RSPORT.pos();
+const O_RDPORT: usize = out::RDPORT.pos();
+const O_RBYTES: usize = out::RBYTES.pos();
+const O_RPKTS: usize = out::RPKTS.pos();
+const O_START_SEC: usize = out::START_SEC.pos();
+const O_START_USEC: usize = out::START_USEC.pos();
+const O_END_SEC: usize = out::END_SEC.pos();
+const O_END_USEC: usize = out::END_USEC.pos();
+const O_CTMARK: usize = out::CTMARK.pos();
+const O_CTID: usize = out::CTID.pos();
+const O_CTEVENT: usize = out::CTEVENT.pos();
+const O_PREFIX: usize = out::PREFIX.pos();
+const O_MARK: usize = out::MARK.pos();
+const O_HOOK: usize = out::HOOK.pos();
+const O_IFIN: usize = out::IFIN.pos();
+const O_IFOUT: usize = out::IFOUT.pos();
+const O_ICMP_TYPE: usize = out::ICMP_TYPE.pos();
+const O_ICMP_CODE: usize = out::ICMP_CODE.pos();
+const O_EXPORTER: usize = out::EXPORTER.pos();
+const O_DOMAIN: usize = out::DOMAIN.pos();
+const O_VERSION: usize = out::VERSION.pos();
 
 /// The IPFIXCOL source.
 pub(crate) fn spec() -> PluginSpec {
@@ -132,13 +139,13 @@ pub(crate) fn spec() -> PluginSpec {
         build: Box::new(|ctx| {
             let o = ctx.options;
             let (udp_addrs, tcp_addrs) = source::parse_listen(o.str("listen"))
-                .map_err(|e| PluginError::new(o.error("listen", e).to_string()))?;
+                .map_err(|e| PluginError::from(o.error("listen", e)))?;
             let range = |name: &str, lo: i64, hi: i64, what: &str| {
                 let v = o.int(name);
                 if (lo..=hi).contains(&v) {
                     Ok(v)
                 } else {
-                    Err(PluginError::new(o.error(name, what).to_string()))
+                    Err(PluginError::from(o.error(name, what)))
                 }
             };
             let t = range(

@@ -11,105 +11,115 @@
 
 use std::sync::Arc;
 
-use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
+use ulogd_core::catalogue::{oob, raw, Def, Key, Raw, Str};
+use ulogd_core::{Event, Options, PluginError, PluginSpec, Ret, Stage};
 
 use super::fmt::put_mac;
+use crate::packet::{ethernet, EthernetFrame};
 
-static INPUTS: &[KeyDef] = &[
-    KeyDef::new("raw.type", KeyType::U16).optional(),
-    KeyDef::new("oob.protocol", KeyType::U16),
-    KeyDef::new("raw.mac", KeyType::Raw).optional(),
-    KeyDef::new("raw.mac_len", KeyType::U16).optional(),
-    KeyDef::new("raw.mac.saddr", KeyType::Raw).optional(),
-    KeyDef::new("raw.mac.addrlen", KeyType::U16).optional(),
-];
-const IN_RAW_TYPE: usize = 0;
-const IN_OOB_PROTOCOL: usize = 1;
-const IN_RAW_MAC: usize = 2;
-const IN_RAW_MACLEN: usize = 3;
-const IN_MAC_SADDR: usize = 4;
-const IN_MAC_ADDRLEN: usize = 5;
+ulogd_core::key_list! {
+    mod inp;
+    static INPUTS = {
+        RAW_TYPE: u16 = raw::TYPE.optional(),
+        OOB_PROTOCOL: u16 = oob::PROTOCOL,
+        RAW_MAC: Raw = raw::MAC.optional(),
+        RAW_MACLEN: u16 = raw::MAC_LEN.optional(),
+        MAC_SADDR: Raw = raw::MAC_SADDR.optional(),
+        MAC_ADDRLEN: u16 = raw::MAC_ADDRLEN.optional(),
+    };
+}
 
-static OUTPUTS: &[KeyDef] = &[
-    KeyDef::new("raw.type", KeyType::U16),
-    KeyDef::new("oob.protocol", KeyType::U16),
-    KeyDef::new("mac.saddr.str", KeyType::String),
-    KeyDef::new("mac.daddr.str", KeyType::String),
-    KeyDef::new("mac.str", KeyType::String),
-];
-const OUT_TYPE: usize = 0;
-const OUT_PROTOCOL: usize = 1;
-const OUT_SADDR: usize = 2;
-const OUT_DADDR: usize = 3;
-const OUT_MAC: usize = 4;
+ulogd_core::key_list! {
+    mod out;
+    static OUTPUTS = {
+        TYPE: u16 = raw::TYPE,
+        PROTOCOL: u16 = oob::PROTOCOL,
+        SADDR: Str = Def::new("mac.saddr.str"),
+        DADDR: Str = Def::new("mac.daddr.str"),
+        MAC: Str = Def::new("mac.str"),
+    };
+}
 
 const ARPHRD_ETHER: u16 = 1;
 const ARPHRD_VOID: u16 = 0xffff;
-const ETH_ALEN: usize = 6;
-const ETH_HLEN: usize = 14;
 
-/// The first `len` bytes of input `idx`, clamped to what is there.
-fn prefix<'e>(ev: &'e Event<'_>, idx: usize, len: Option<u16>) -> Option<&'e [u8]> {
-    let b = ev.bytes(idx)?;
+/// The first `len` bytes of input `k`, clamped to what is there.
+fn prefix<'e>(ev: &'e Event<'_>, k: Key<Raw>, len: Option<u16>) -> Option<&'e [u8]> {
+    let b = ev.key(k)?;
     Some(match len {
         Some(l) => &b[..(l as usize).min(b.len())],
         None => b,
     })
 }
 
+/// What HWHDR reads from a hardware header (`raw.mac` with `raw.mac_len` and
+/// `raw.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HwHeader {
+    /// `raw.type` as given, else Ethernet for a 14-byte header, else `ARPHRD_VOID`.
+    pub hw_type: u16,
+    /// For Ethernet with a whole header: (source, destination, ethertype).
+    pub ethernet: Option<([u8; 6], [u8; 6], u16)>,
+    /// Bytes of `mac` that `mac.str` shows (`mac_len`, clamped to what is there).
+    pub shown: usize,
+}
+
+/// HWHDR's parser of a hardware header; never panics.
+pub fn read_header(raw_type: Option<u16>, mac: &[u8], mac_len: u16) -> HwHeader {
+    let hw_type = match raw_type {
+        Some(t) => t,
+        None if usize::from(mac_len) == ethernet::HDR => ARPHRD_ETHER,
+        None => ARPHRD_VOID,
+    };
+    let ethernet = if hw_type == ARPHRD_ETHER {
+        EthernetFrame::new_checked(mac)
+            .ok()
+            .map(|f| (f.src_addr(), f.dst_addr(), f.ethertype()))
+    } else {
+        None
+    };
+    HwHeader {
+        hw_type,
+        ethernet,
+        shown: usize::from(mac_len).min(mac.len()),
+    }
+}
+
 struct HwHdr;
 
 impl Stage for HwHdr {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        if let Some(p) = ev.u16(IN_OOB_PROTOCOL) {
-            ev.set_u16(OUT_PROTOCOL, p);
-        }
-        let has_saddr = ev.is_set(IN_MAC_SADDR);
+        ev.set_some(out::PROTOCOL, ev.key(inp::OOB_PROTOCOL));
+        let has_saddr = ev.has(inp::MAC_SADDR);
         if has_saddr {
-            let Some(alen) = ev.u16(IN_MAC_ADDRLEN) else {
+            let Some(alen) = ev.key(inp::MAC_ADDRLEN) else {
                 return Ret::Err;
             };
-            ev.set_with(OUT_SADDR, |ev, buf| {
-                if let Some(s) = prefix(ev, IN_MAC_SADDR, Some(alen)) {
+            ev.set_with(out::SADDR.pos(), |ev, buf| {
+                if let Some(s) = prefix(ev, inp::MAC_SADDR, Some(alen)) {
                     put_mac(buf, s)
                 }
             });
-            ev.set_u16(OUT_TYPE, ARPHRD_VOID);
+            ev.set(out::TYPE, ARPHRD_VOID);
         }
-        if !ev.is_set(IN_RAW_MAC) {
+        let Some(mac) = ev.key(inp::RAW_MAC) else {
             return Ret::Ok;
-        }
-        let Some(mac_len) = ev.u16(IN_RAW_MACLEN) else {
+        };
+        let Some(mac_len) = ev.key(inp::RAW_MACLEN) else {
             return Ret::Err;
         };
-        let ty = match ev.u16(IN_RAW_TYPE) {
-            Some(t) => t,
-            None if mac_len as usize == ETH_HLEN => ARPHRD_ETHER,
-            None => ARPHRD_VOID,
-        };
-        ev.set_u16(OUT_TYPE, ty);
-        let hdr_len = ev.bytes(IN_RAW_MAC).map_or(0, <[u8]>::len);
-        if ty == ARPHRD_ETHER && hdr_len >= ETH_HLEN {
+        let h = read_header(ev.key(inp::RAW_TYPE), mac, mac_len);
+        ev.set(out::TYPE, h.hw_type);
+        if let Some((src, dst, proto)) = h.ethernet {
             if !has_saddr {
-                ev.set_with(OUT_SADDR, |ev, buf| {
-                    if let Some(h) = ev.bytes(IN_RAW_MAC) {
-                        put_mac(buf, &h[ETH_ALEN..2 * ETH_ALEN])
-                    }
-                });
+                ev.set_with(out::SADDR.pos(), |_, buf| put_mac(buf, &src));
             }
-            ev.set_with(OUT_DADDR, |ev, buf| {
-                if let Some(h) = ev.bytes(IN_RAW_MAC) {
-                    put_mac(buf, &h[..ETH_ALEN])
-                }
-            });
-            if let Some(h) = ev.bytes(IN_RAW_MAC) {
-                let proto = u16::from_be_bytes([h[12], h[13]]);
-                ev.set_u16(OUT_PROTOCOL, proto);
-            }
+            ev.set_with(out::DADDR.pos(), |_, buf| put_mac(buf, &dst));
+            ev.set(out::PROTOCOL, proto);
         }
-        ev.set_with(OUT_MAC, |ev, buf| {
-            if let Some(h) = prefix(ev, IN_RAW_MAC, Some(mac_len)) {
-                put_mac(buf, h)
+        ev.set_with(out::MAC.pos(), |ev, buf| {
+            if let Some(m) = ev.key(inp::RAW_MAC) {
+                put_mac(buf, &m[..h.shown.min(m.len())])
             }
         });
         Ret::Ok
@@ -135,8 +145,25 @@ pub(crate) fn spec() -> PluginSpec {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+
+    /// Hostile headers: a length beyond the bytes, a short "Ethernet" header.
+    #[test]
+    fn read_header_never_reads_past() {
+        let h = read_header(Some(1), &[1, 2, 3], 14);
+        assert_eq!((h.ethernet, h.shown), (None, 3));
+        let h = read_header(None, &[0; 10], 14);
+        assert_eq!((h.hw_type, h.ethernet), (1, None));
+        let h = read_header(None, &[0; 20], 300);
+        assert_eq!((h.hw_type, h.shown), (0xffff, 20));
+        let mut e = vec![0xaa; 6];
+        e.extend([0xbb; 6]);
+        e.extend([0x86, 0xdd]);
+        let h = read_header(None, &e, 14);
+        assert_eq!(h.ethernet, Some(([0xbb; 6], [0xaa; 6], 0x86dd)));
+    }
+    use super::read_header;
     use crate::filters::testutil::*;
+    use ulogd_core::{KeyDef, KeyType};
 
     const HDR: [u8; 14] = [
         0x06, 0x85, 0x5e, 0xc4, 0x59, 0x50, 0x6e, 0xc2, 0x39, 0x15, 0x32, 0xde, 0x08, 0x00,

@@ -7,24 +7,10 @@
 //! ethertype is an error, as in 2.0.8.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
+use ulogd_core::{Event, KeyDef, KeyType};
 
 use super::fmt::put_hex2;
-use super::ip2str::family_ok;
-
-static INPUTS: &[KeyDef] = &[
-    KeyDef::new("oob.family", KeyType::U8),
-    KeyDef::new("oob.protocol", KeyType::U16),
-    KeyDef::new("ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("ip.daddr", KeyType::IpAddr).optional(),
-    KeyDef::new("orig.ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("orig.ip.daddr", KeyType::IpAddr).optional(),
-    KeyDef::new("reply.ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("reply.ip.daddr", KeyType::IpAddr).optional(),
-];
-const FIRST_ADDR: usize = 2;
 
 static OUTPUTS: &[KeyDef] = &[
     KeyDef::new("ip.saddr.bin", KeyType::RawStr),
@@ -47,43 +33,27 @@ pub(crate) fn put_bin(buf: &mut Vec<u8>, a: IpAddr) {
     }
 }
 
-struct Ip2Bin;
+pub(crate) struct Ip2Bin;
 
-impl Stage for Ip2Bin {
-    fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        if !family_ok(ev, 0, 1) {
-            return Ret::Err;
-        }
-        for out in 0..OUTPUTS.len() {
-            if let Some(a) = ev.addr(FIRST_ADDR + out) {
-                ev.set_with(out, |_, buf| put_bin(buf, a));
-            }
-        }
-        Ret::Ok
+impl super::addr::Convert for Ip2Bin {
+    const NAME: &'static str = "IP2BIN";
+    const SUMMARY: &'static str =
+        "converts address keys to 0x-prefixed 128-bit hex raw strings for SQL BINARY(16)";
+    const OUTPUTS: &'static [KeyDef] = OUTPUTS;
+    fn convert(ev: &mut Event<'_>, out: usize, a: IpAddr) {
+        ev.set_with(out, |_, buf| put_bin(buf, a));
     }
 }
 
-fn make(_: &Options) -> Result<Arc<dyn Stage>, PluginError> {
-    Ok(Arc::new(Ip2Bin))
-}
-
 /// The IP2BIN plugin.
-pub(crate) fn spec() -> PluginSpec {
-    super::filter_spec(
-        "IP2BIN",
-        &[],
-        "converts address keys to 0x-prefixed 128-bit hex raw strings for SQL BINARY(16)",
-        vec![],
-        INPUTS,
-        OUTPUTS,
-        make,
-    )
+pub(crate) fn spec() -> ulogd_core::PluginSpec {
+    super::addr::spec::<Ip2Bin>()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::filters::testutil::*;
+    use ulogd_core::{KeyDef, KeyType};
 
     #[test]
     fn v4_mapped_and_v6_and_reply_daddr() {

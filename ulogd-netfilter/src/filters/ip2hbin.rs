@@ -8,23 +8,9 @@
 //! Fixed vs 2.0.8: `reply.ip.hdaddr` is produced; IPv6 addresses are values, not
 //! pointers.
 
-use std::sync::Arc;
+use std::net::IpAddr;
 
-use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
-
-use super::ip2str::family_ok;
-
-static INPUTS: &[KeyDef] = &[
-    KeyDef::new("oob.family", KeyType::U8),
-    KeyDef::new("oob.protocol", KeyType::U16),
-    KeyDef::new("ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("ip.daddr", KeyType::IpAddr).optional(),
-    KeyDef::new("orig.ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("orig.ip.daddr", KeyType::IpAddr).optional(),
-    KeyDef::new("reply.ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("reply.ip.daddr", KeyType::IpAddr).optional(),
-];
-const FIRST_ADDR: usize = 2;
+use ulogd_core::{Event, KeyDef, KeyType};
 
 static OUTPUTS: &[KeyDef] = &[
     KeyDef::new("ip.hsaddr", KeyType::IpAddr),
@@ -35,43 +21,27 @@ static OUTPUTS: &[KeyDef] = &[
     KeyDef::new("reply.ip.hdaddr", KeyType::IpAddr),
 ];
 
-struct Ip2HBin;
+pub(crate) struct Ip2HBin;
 
-impl Stage for Ip2HBin {
-    fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        if !family_ok(ev, 0, 1) {
-            return Ret::Err;
-        }
-        for out in 0..OUTPUTS.len() {
-            if let Some(a) = ev.addr(FIRST_ADDR + out) {
-                ev.set_addr(out, a);
-            }
-        }
-        Ret::Ok
+impl super::addr::Convert for Ip2HBin {
+    const NAME: &'static str = "IP2HBIN";
+    const SUMMARY: &'static str =
+        "copies address keys to ip.hsaddr/ip.hdaddr/... (ulogd2's host-order variants)";
+    const OUTPUTS: &'static [KeyDef] = OUTPUTS;
+    fn convert(ev: &mut Event<'_>, out: usize, a: IpAddr) {
+        ev.set_addr(out, a);
     }
 }
 
-fn make(_: &Options) -> Result<Arc<dyn Stage>, PluginError> {
-    Ok(Arc::new(Ip2HBin))
-}
-
 /// The IP2HBIN plugin.
-pub(crate) fn spec() -> PluginSpec {
-    super::filter_spec(
-        "IP2HBIN",
-        &[],
-        "copies address keys to ip.hsaddr/ip.hdaddr/... (ulogd2's host-order variants)",
-        vec![],
-        INPUTS,
-        OUTPUTS,
-        make,
-    )
+pub(crate) fn spec() -> ulogd_core::PluginSpec {
+    super::addr::spec::<Ip2HBin>()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::filters::testutil::*;
+    use ulogd_core::{KeyDef, KeyType};
 
     #[test]
     fn passes_addresses_through() {

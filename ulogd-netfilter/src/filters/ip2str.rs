@@ -8,28 +8,11 @@
 //! Fixed vs 2.0.8: `arp.daddr.str` no longer overruns a static buffer (bugzilla #890),
 //! and ARP addresses are values, not pointers printed as garbage.
 
-use std::sync::Arc;
+use std::net::IpAddr;
 
-use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
+use ulogd_core::{Event, KeyDef, KeyType};
 
 use super::fmt::put_ip;
-
-static INPUTS: &[KeyDef] = &[
-    KeyDef::new("oob.family", KeyType::U8),
-    KeyDef::new("oob.protocol", KeyType::U16),
-    KeyDef::new("ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("ip.daddr", KeyType::IpAddr).optional(),
-    KeyDef::new("orig.ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("orig.ip.daddr", KeyType::IpAddr).optional(),
-    KeyDef::new("reply.ip.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("reply.ip.daddr", KeyType::IpAddr).optional(),
-    KeyDef::new("arp.saddr", KeyType::IpAddr).optional(),
-    KeyDef::new("arp.daddr", KeyType::IpAddr).optional(),
-];
-/// Position of the first address input; address input `FIRST_ADDR + i` maps to output `i`.
-const FIRST_ADDR: usize = 2;
-const IN_FAMILY: usize = 0;
-const IN_PROTOCOL: usize = 1;
 
 static OUTPUTS: &[KeyDef] = &[
     KeyDef::new("ip.saddr.str", KeyType::String).cim("src_ip"),
@@ -42,61 +25,27 @@ static OUTPUTS: &[KeyDef] = &[
     KeyDef::new("arp.daddr.str", KeyType::String),
 ];
 
-/// `NFPROTO_BRIDGE`.
-pub(crate) const NFPROTO_BRIDGE: u8 = 7;
-/// Ethertypes.
-pub(crate) const ETH_P_IP: u16 = 0x0800;
-/// IPv6 ethertype.
-pub(crate) const ETH_P_IPV6: u16 = 0x86dd;
-/// ARP ethertype.
-pub(crate) const ETH_P_ARP: u16 = 0x0806;
+pub(crate) struct Ip2Str;
 
-/// Whether a bridge-family event carries a protocol the address filters understand
-/// (ulogd2 returns an error for any other ethertype, or when it is missing).
-pub(crate) fn family_ok(ev: &Event<'_>, in_family: usize, in_protocol: usize) -> bool {
-    if ev.u8(in_family) != Some(NFPROTO_BRIDGE) {
-        return true;
+impl super::addr::Convert for Ip2Str {
+    const NAME: &'static str = "IP2STR";
+    const SUMMARY: &'static str = "converts IPv4/IPv6 address keys to text (ip.saddr.str, ...)";
+    const OUTPUTS: &'static [KeyDef] = OUTPUTS;
+    fn convert(ev: &mut Event<'_>, out: usize, a: IpAddr) {
+        ev.set_with(out, |_, buf| put_ip(buf, a));
     }
-    matches!(ev.u16(in_protocol), Some(ETH_P_IP | ETH_P_IPV6 | ETH_P_ARP))
-}
-
-struct Ip2Str;
-
-impl Stage for Ip2Str {
-    fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        if !family_ok(ev, IN_FAMILY, IN_PROTOCOL) {
-            return Ret::Err;
-        }
-        for out in 0..OUTPUTS.len() {
-            if let Some(a) = ev.addr(FIRST_ADDR + out) {
-                ev.set_with(out, |_, buf| put_ip(buf, a));
-            }
-        }
-        Ret::Ok
-    }
-}
-
-fn make(_: &Options) -> Result<Arc<dyn Stage>, PluginError> {
-    Ok(Arc::new(Ip2Str))
 }
 
 /// The IP2STR plugin.
-pub(crate) fn spec() -> PluginSpec {
-    super::filter_spec(
-        "IP2STR",
-        &[],
-        "converts IPv4/IPv6 address keys to text (ip.saddr.str, ...)",
-        vec![],
-        INPUTS,
-        OUTPUTS,
-        make,
-    )
+pub(crate) fn spec() -> ulogd_core::PluginSpec {
+    super::addr::spec::<Ip2Str>()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::filters::testutil::*;
+    use ulogd_core::{KeyDef, KeyType};
 
     #[test]
     fn prints_each_set_address() {

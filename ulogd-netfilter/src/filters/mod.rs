@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Inputs, KeyDef, Kind, OptionDef, Options, PluginError, PluginSpec, Stage};
 
+mod addr;
 mod base;
 mod fmt;
-mod hwhdr;
+pub mod hwhdr;
 mod ifindex;
 mod ip2bin;
 mod ip2hbin;
@@ -22,7 +23,7 @@ mod ip2str;
 mod mark;
 mod printflow;
 mod printpkt;
-mod pwsniff;
+pub mod pwsniff;
 pub mod verdict;
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ use std::sync::Arc;
 
 use ulogd_core::{Event, KeyDef, KeyType, Options, PluginError, PluginSpec, Ret, Stage};
 
+use crate::packet::{ipv4, tcp, Ipv4Packet, TcpPacket};
+
+const IPPROTO_TCP: u8 = 6;
+
 static INPUTS: &[KeyDef] = &[KeyDef::new("raw.pkt", KeyType::Raw)];
 static OUTPUTS: &[KeyDef] = &[
     KeyDef::new("pwsniff.user", KeyType::String),
@@ -21,26 +25,24 @@ static OUTPUTS: &[KeyDef] = &[
 
 const PORTS: [u16; 2] = [110, 21];
 
-/// The TCP payload of a login candidate, as a range of `pkt`.
+/// The TCP payload of a login candidate, as a range of `pkt`: bounded by the
+/// captured bytes and the IP total length, starting after the TCP data offset.
 fn payload(pkt: &[u8]) -> Option<std::ops::Range<usize>> {
-    if pkt.len() < 20 || pkt[0] >> 4 != 4 || pkt[9] != 6 {
+    let ip = Ipv4Packet::new_checked(pkt).ok()?;
+    if ip.version() != 4 || ip.protocol() != IPPROTO_TCP {
         return None;
     }
-    let ihl = ((pkt[0] & 0x0f) as usize) * 4;
-    let tot = (u16::from_be_bytes([pkt[2], pkt[3]]) as usize).min(pkt.len());
-    if ihl < 20 || tot < ihl + 20 {
+    let ihl = ip.header_len();
+    let tot = usize::from(ip.total_len()).min(pkt.len());
+    if ihl < ipv4::MIN_HDR || tot < ihl + tcp::MIN_HDR {
         return None;
     }
-    let tcp = &pkt[ihl..tot];
-    let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
-    if !PORTS.contains(&dport) {
+    let seg = TcpPacket::new_checked(&pkt[ihl..tot]).ok()?;
+    if !PORTS.contains(&seg.dst_port()) {
         return None;
     }
-    let doff = ((tcp[12] >> 4) as usize * 4).max(20);
-    if ihl + doff > tot {
-        return Some(tot..tot);
-    }
-    Some(ihl + doff..tot)
+    let start = ihl + seg.header_len();
+    Some(start.min(tot)..tot)
 }
 
 /// The range of the word after the last `tag` (case-insensitive) in `data`, if it is
@@ -63,32 +65,41 @@ fn find_word(data: &[u8], tag: &[u8; 5]) -> Option<std::ops::Range<usize>> {
     found
 }
 
+/// What PWSNIFF found in a login candidate: the `USER` and `PASS` words as ranges
+/// of the packet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// The word after the last `USER `.
+    pub user: Option<std::ops::Range<usize>>,
+    /// The word after the last `PASS `.
+    pub pass: Option<std::ops::Range<usize>>,
+}
+
+/// PWSNIFF's parser: `None` when `pkt` is not an IPv4 TCP packet to port 21 or 110
+/// (the stage stops those), else the credentials found. Never panics; the ranges are
+/// within `pkt`.
+pub fn credentials(pkt: &[u8]) -> Option<Credentials> {
+    let range = payload(pkt)?;
+    let data = pkt.get(range.clone())?;
+    let shift = |r: std::ops::Range<usize>| (r.start + range.start)..(r.end + range.start);
+    Some(Credentials {
+        user: find_word(data, b"USER ").map(shift),
+        pass: find_word(data, b"PASS ").map(shift),
+    })
+}
+
 struct PwSniff;
 
 impl Stage for PwSniff {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let Some(pkt) = ev.bytes(0) else {
+        let Some(found) = ev.bytes(0).and_then(credentials) else {
             return Ret::Stop;
         };
-        let Some(range) = payload(pkt) else {
-            return Ret::Stop;
-        };
-        let data = &pkt[range.clone()];
-        let user =
-            find_word(data, b"USER ").map(|r| (r.start + range.start)..(r.end + range.start));
-        let pass =
-            find_word(data, b"PASS ").map(|r| (r.start + range.start)..(r.end + range.start));
-        if let Some(r) = user {
-            ev.set_with(0, |ev, buf| {
-                if let Some(p) = ev.bytes(0) {
-                    buf.extend_from_slice(&p[r]);
-                }
-            });
-        }
-        if let Some(r) = pass {
-            ev.set_with(1, |ev, buf| {
-                if let Some(p) = ev.bytes(0) {
-                    buf.extend_from_slice(&p[r]);
+        for (out, r) in [(0, found.user), (1, found.pass)] {
+            let Some(r) = r else { continue };
+            ev.set_with(out, |ev, buf| {
+                if let Some(w) = ev.bytes(0).and_then(|p| p.get(r)) {
+                    buf.extend_from_slice(w);
                 }
             });
         }
@@ -115,37 +126,56 @@ pub(crate) fn spec() -> PluginSpec {
 
 #[cfg(test)]
 mod tests {
+
+    /// Hostile packets: header lengths and offsets pointing past the bytes.
+    #[test]
+    fn credentials_of_hostile_packets() {
+        let good = tcp_pkt(21, b"USER bob\r\n");
+        let c = credentials(&good).unwrap();
+        assert_eq!(&good[c.user.unwrap()], b"bob");
+        // ihl of 15 words in a 48-byte packet, a data offset past the end, a total
+        // length shorter than the headers, truncation: no panic, nothing found.
+        let mut bad = good.clone();
+        bad[0] = 0x4f;
+        assert_eq!(credentials(&bad), None);
+        let mut bad = good.clone();
+        bad[20 + 12] = 0xf0;
+        assert_eq!(credentials(&bad), Some(Credentials::default()));
+        let mut bad = good.clone();
+        bad[2..4].copy_from_slice(&30u16.to_be_bytes());
+        assert_eq!(credentials(&bad), None);
+        for n in 0..good.len() {
+            let _ = credentials(&good[..n]);
+        }
+        assert_eq!(credentials(&tcp_pkt(80, b"USER bob\r\n")), None);
+    }
     use super::*;
     use crate::filters::testutil::*;
 
+    /// An IPv4/TCP packet 10.0.0.1:40000 -> 10.0.0.2:`dport` (PSH|ACK) carrying
+    /// `payload`, built with the packet Reprs.
     fn tcp_pkt(dport: u16, payload: &[u8]) -> Vec<u8> {
-        let tot = 20 + 20 + payload.len();
-        let mut p = vec![
-            0x45,
-            0,
-            (tot >> 8) as u8,
-            tot as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-            10,
-            0,
-            0,
-            1,
-            10,
-            0,
-            0,
-            2,
-        ];
-        p.extend_from_slice(&[0x9c, 0x40, (dport >> 8) as u8, dport as u8]);
-        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
-        p.extend_from_slice(payload);
-        p
+        use crate::packet::{tcp, Ipv4Repr, TcpRepr};
+        let seg = TcpRepr {
+            src_port: 40000,
+            dst_port: dport,
+            seq: 1,
+            flags: tcp::PSH | tcp::ACK,
+            window: 0xffff,
+            ..TcpRepr::default()
+        }
+        .to_bytes(payload);
+        Ipv4Repr {
+            src: [10, 0, 0, 1].into(),
+            dst: [10, 0, 0, 2].into(),
+            protocol: 6,
+            tos: 0,
+            ident: 0,
+            flags_frag: 0x4000,
+            ttl: 64,
+            payload_len: 0,
+        }
+        .to_bytes(&seg)
     }
 
     #[test]

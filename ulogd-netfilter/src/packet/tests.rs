@@ -889,3 +889,88 @@ proptest! {
         }
     }
 }
+
+/// Packets built with the views' `emit` decode to the fields they were built from.
+#[test]
+fn emitted_packets_decode() {
+    use super::{ArpRepr, IcmpRepr, Ipv4Repr, Ipv6Repr, TcpRepr, UdpRepr};
+    let v4 = |protocol, l4: &[u8]| {
+        Ipv4Repr {
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: Ipv4Addr::new(10, 0, 0, 2),
+            protocol,
+            tos: 0,
+            ident: 99,
+            flags_frag: 0x4000,
+            ttl: 63,
+            payload_len: 0,
+        }
+        .to_bytes(l4)
+    };
+    let udp = UdpRepr {
+        src_port: 1234,
+        dst_port: 53,
+        checksum: 0,
+    }
+    .to_bytes(b"query");
+    let d = decode(AF_INET, 0x0800, &v4(17, &udp));
+    assert_eq!(
+        (d.udp_sport, d.udp_dport, d.udp_len),
+        (Some(1234), Some(53), Some(13))
+    );
+    assert_eq!(
+        (d.ip_ttl, d.ip_id, d.ip_totlen),
+        (Some(63), Some(99), Some(33))
+    );
+
+    let syn = TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        seq: 1,
+        flags: super::tcp::SYN,
+        window: 1024,
+        ..TcpRepr::default()
+    }
+    .to_bytes(&[]);
+    let d = decode(AF_INET, 0x0800, &v4(6, &syn));
+    assert_eq!(
+        (d.tcp_syn, d.tcp_ack, d.tcp_offset),
+        (Some(true), Some(false), Some(5))
+    );
+
+    let echo = IcmpRepr::echo(128, 7, 9).to_bytes(b"x");
+    let ip6 = Ipv6Repr {
+        src: "fd00::1".parse().unwrap(),
+        dst: "fd00::2".parse().unwrap(),
+        next_header: 58,
+        traffic_class: 0,
+        flow_label: 5,
+        hop_limit: 255,
+        payload_len: 0,
+    }
+    .to_bytes(&echo);
+    let d = decode(AF_INET6, 0x86dd, &ip6);
+    assert_eq!(
+        (
+            d.icmpv6_type,
+            d.icmpv6_echoid,
+            d.icmpv6_echoseq,
+            d.ip6_flowlabel
+        ),
+        (Some(128), Some(7), Some(9), Some(5))
+    );
+
+    let arp = ArpRepr {
+        operation: 2,
+        sender_hw: [2, 0, 0, 0, 0, 9],
+        sender_ip: Ipv4Addr::new(192, 0, 2, 9),
+        target_hw: [2, 0, 0, 0, 0, 1],
+        target_ip: Ipv4Addr::new(192, 0, 2, 1),
+    }
+    .to_bytes();
+    let d = decode(AF_BRIDGE, 0x0806, &arp);
+    assert_eq!(
+        (d.arp_operation, d.arp_saddr),
+        (Some(2), Some(Ipv4Addr::new(192, 0, 2, 9)))
+    );
+}

@@ -15,6 +15,7 @@ mod unixsock;
 
 pub(crate) use nfct::Cidr;
 pub use nfq::{nfq_keys, K_NFQ_HW_PROTOCOL, K_NFQ_ID, K_NFQ_QUEUE};
+pub use replay::{bare_packet, BarePacket};
 
 /// Registers every source.
 pub fn register(reg: &mut ulogd_core::Registry) {

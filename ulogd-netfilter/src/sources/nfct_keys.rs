@@ -20,58 +20,16 @@
 //! NFLOG's so that IP2STR binds to it (ulogd2 declared u8 and did not check). ulogd2's
 //! pointer-only `ct` key is not carried.
 //!
-//! IPFIX annotations follow ulogd2 (`sourceIPv4Address` 8 for both families,
-//! `octetTotalCount` 85 / `packetTotalCount` 86, `flowStartSeconds` 150 /
-//! `flowEndSeconds` 151, netfilter PEN for `ct.mark` 4 and `ct.id` 6), with the reply
-//! direction under the RFC 5103 reverse PEN. `flow.*.usec` carry no element: they are
-//! sub-second fractions, not the `dateTimeMicroseconds` of elements 154/155 (ulogd2
-//! mislabels `flow.end.usec` as `flowEndSeconds`).
+//! The keys themselves, with their IPFIX annotations, are declared once in the
+//! catalogue (`ulogd_core::catalogue::{flow, ct, oob, packet}`), shared with
+//! IPFIXCOL and the benches; this list only picks and orders them.
 
 use std::net::IpAddr;
 
-use ulogd_core::{Event, KeyDef, KeyType, PEN_NETFILTER, PEN_REVERSE};
+use ulogd_core::catalogue::{ct, flow, oob, packet, Key, Raw};
+use ulogd_core::Event;
 
 use crate::wire::{CtCounters, CtRepr, TupleRepr};
-
-/// Positions in [`NFCT_KEYS`].
-#[allow(missing_docs)]
-pub mod k {
-    pub const ORIG_IP_SADDR: usize = 0;
-    pub const ORIG_IP_DADDR: usize = 1;
-    pub const ORIG_IP_PROTOCOL: usize = 2;
-    pub const ORIG_L4_SPORT: usize = 3;
-    pub const ORIG_L4_DPORT: usize = 4;
-    pub const ORIG_RAW_PKTLEN: usize = 5;
-    pub const ORIG_RAW_PKTCOUNT: usize = 6;
-    pub const REPLY_IP_SADDR: usize = 7;
-    pub const REPLY_IP_DADDR: usize = 8;
-    pub const REPLY_IP_PROTOCOL: usize = 9;
-    pub const REPLY_L4_SPORT: usize = 10;
-    pub const REPLY_L4_DPORT: usize = 11;
-    pub const REPLY_RAW_PKTLEN: usize = 12;
-    pub const REPLY_RAW_PKTCOUNT: usize = 13;
-    pub const ICMP_CODE: usize = 14;
-    pub const ICMP_TYPE: usize = 15;
-    pub const CT_MARK: usize = 16;
-    pub const CT_ID: usize = 17;
-    pub const CT_EVENT: usize = 18;
-    pub const FLOW_START_SEC: usize = 19;
-    pub const FLOW_START_USEC: usize = 20;
-    pub const FLOW_END_SEC: usize = 21;
-    pub const FLOW_END_USEC: usize = 22;
-    pub const OOB_FAMILY: usize = 23;
-    pub const OOB_PROTOCOL: usize = 24;
-    pub const ICMPV6_TYPE: usize = 25;
-    pub const ICMPV6_CODE: usize = 26;
-    pub const CT_ZONE: usize = 27;
-    pub const CT_LABELS: usize = 28;
-    pub const NAT_SRC: usize = 29;
-    pub const NAT_IP_SADDR: usize = 30;
-    pub const NAT_L4_SPORT: usize = 31;
-    pub const NAT_DST: usize = 32;
-    pub const NAT_IP_DADDR: usize = 33;
-    pub const NAT_L4_DPORT: usize = 34;
-}
 
 /// `ct.event` value of a new flow (ulogd2's `NFCT_T_NEW`).
 pub const CT_EVENT_NEW: u32 = 1;
@@ -80,44 +38,48 @@ pub const CT_EVENT_UPDATE: u32 = 2;
 /// `ct.event` value of a flow end (`NFCT_T_DESTROY`).
 pub const CT_EVENT_DESTROY: u32 = 4;
 
-/// Every NFCT output key, indexed by [`k`].
-pub static NFCT_KEYS: &[KeyDef] = &[
-    KeyDef::new("orig.ip.saddr", KeyType::IpAddr).ietf(8),
-    KeyDef::new("orig.ip.daddr", KeyType::IpAddr).ietf(12),
-    KeyDef::new("orig.ip.protocol", KeyType::U8).ietf(4),
-    KeyDef::new("orig.l4.sport", KeyType::U16).ietf(7),
-    KeyDef::new("orig.l4.dport", KeyType::U16).ietf(11),
-    KeyDef::new("orig.raw.pktlen", KeyType::U64).ietf(85),
-    KeyDef::new("orig.raw.pktcount", KeyType::U64).ietf(86),
-    KeyDef::new("reply.ip.saddr", KeyType::IpAddr).ipfix(PEN_REVERSE, 8),
-    KeyDef::new("reply.ip.daddr", KeyType::IpAddr).ipfix(PEN_REVERSE, 12),
-    KeyDef::new("reply.ip.protocol", KeyType::U8).ipfix(PEN_REVERSE, 4),
-    KeyDef::new("reply.l4.sport", KeyType::U16).ipfix(PEN_REVERSE, 7),
-    KeyDef::new("reply.l4.dport", KeyType::U16).ipfix(PEN_REVERSE, 11),
-    KeyDef::new("reply.raw.pktlen", KeyType::U64).ipfix(PEN_REVERSE, 85),
-    KeyDef::new("reply.raw.pktcount", KeyType::U64).ipfix(PEN_REVERSE, 86),
-    KeyDef::new("icmp.code", KeyType::U8).ietf(177),
-    KeyDef::new("icmp.type", KeyType::U8).ietf(176),
-    KeyDef::new("ct.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
-    KeyDef::new("ct.id", KeyType::U32).ipfix(PEN_NETFILTER, 6),
-    KeyDef::new("ct.event", KeyType::U32),
-    KeyDef::new("flow.start.sec", KeyType::U32).ietf(150),
-    KeyDef::new("flow.start.usec", KeyType::U32),
-    KeyDef::new("flow.end.sec", KeyType::U32).ietf(151),
-    KeyDef::new("flow.end.usec", KeyType::U32),
-    KeyDef::new("oob.family", KeyType::U8),
-    KeyDef::new("oob.protocol", KeyType::U16),
-    KeyDef::new("icmpv6.type", KeyType::U8).ietf(178),
-    KeyDef::new("icmpv6.code", KeyType::U8).ietf(179),
-    KeyDef::new("ct.zone", KeyType::U16),
-    KeyDef::new("ct.labels", KeyType::Raw),
-    KeyDef::new("nat.src", KeyType::Bool),
-    KeyDef::new("nat.ip.saddr", KeyType::IpAddr).ietf(225),
-    KeyDef::new("nat.l4.sport", KeyType::U16).ietf(227),
-    KeyDef::new("nat.dst", KeyType::Bool),
-    KeyDef::new("nat.ip.daddr", KeyType::IpAddr).ietf(226),
-    KeyDef::new("nat.l4.dport", KeyType::U16).ietf(228),
-];
+ulogd_core::key_list! {
+    /// Typed handles into [`NFCT_KEYS`].
+    pub mod k;
+    /// Every NFCT output key, indexed by [`k`].
+    pub static NFCT_KEYS = {
+        ORIG_IP_SADDR: IpAddr = flow::ORIG_IP_SADDR,
+        ORIG_IP_DADDR: IpAddr = flow::ORIG_IP_DADDR,
+        ORIG_IP_PROTOCOL: u8 = flow::ORIG_IP_PROTOCOL,
+        ORIG_L4_SPORT: u16 = flow::ORIG_L4_SPORT,
+        ORIG_L4_DPORT: u16 = flow::ORIG_L4_DPORT,
+        ORIG_RAW_PKTLEN: u64 = flow::ORIG_RAW_PKTLEN,
+        ORIG_RAW_PKTCOUNT: u64 = flow::ORIG_RAW_PKTCOUNT,
+        REPLY_IP_SADDR: IpAddr = flow::REPLY_IP_SADDR,
+        REPLY_IP_DADDR: IpAddr = flow::REPLY_IP_DADDR,
+        REPLY_IP_PROTOCOL: u8 = flow::REPLY_IP_PROTOCOL,
+        REPLY_L4_SPORT: u16 = flow::REPLY_L4_SPORT,
+        REPLY_L4_DPORT: u16 = flow::REPLY_L4_DPORT,
+        REPLY_RAW_PKTLEN: u64 = flow::REPLY_RAW_PKTLEN,
+        REPLY_RAW_PKTCOUNT: u64 = flow::REPLY_RAW_PKTCOUNT,
+        ICMP_CODE: u8 = packet::ICMP_CODE,
+        ICMP_TYPE: u8 = packet::ICMP_TYPE,
+        CT_MARK: u32 = ct::MARK,
+        CT_ID: u32 = ct::ID,
+        CT_EVENT: u32 = ct::EVENT,
+        FLOW_START_SEC: u32 = flow::START_SEC,
+        FLOW_START_USEC: u32 = flow::START_USEC,
+        FLOW_END_SEC: u32 = flow::END_SEC,
+        FLOW_END_USEC: u32 = flow::END_USEC,
+        OOB_FAMILY: u8 = oob::FAMILY,
+        OOB_PROTOCOL: u16 = oob::PROTOCOL,
+        ICMPV6_TYPE: u8 = packet::ICMPV6_TYPE,
+        ICMPV6_CODE: u8 = packet::ICMPV6_CODE,
+        CT_ZONE: u16 = ct::ZONE,
+        CT_LABELS: Raw = ct::LABELS,
+        NAT_SRC: bool = flow::NAT_SRC,
+        NAT_IP_SADDR: IpAddr = flow::NAT_IP_SADDR,
+        NAT_L4_SPORT: u16 = flow::NAT_L4_SPORT,
+        NAT_DST: bool = flow::NAT_DST,
+        NAT_IP_DADDR: IpAddr = flow::NAT_IP_DADDR,
+        NAT_L4_DPORT: u16 = flow::NAT_L4_DPORT,
+    };
+}
 
 /// Largest connlabel bitmap kept (`NF_CT_LABELS_MAX_SIZE`: 128 bits).
 pub const LABELS_MAX: usize = 16;
@@ -231,96 +193,81 @@ impl CtFlow {
     }
 }
 
-fn set_tuple(ev: &mut Event<'_>, t: &TupleRepr, base: [usize; 5]) {
-    let [saddr, daddr, proto, sport, dport] = base;
-    if let Some(a) = t.src {
-        ev.set_addr(saddr, a);
-    }
-    if let Some(a) = t.dst {
-        ev.set_addr(daddr, a);
-    }
-    ev.set_u8(proto, t.proto.unwrap_or(0));
-    if let Some(p) = t.sport {
-        ev.set_u16(sport, p);
-    }
-    if let Some(p) = t.dport {
-        ev.set_u16(dport, p);
-    }
+/// Handles of one direction's tuple keys.
+struct TupleKeys {
+    saddr: Key<IpAddr>,
+    daddr: Key<IpAddr>,
+    proto: Key<u8>,
+    sport: Key<u16>,
+    dport: Key<u16>,
+}
+
+const ORIG: TupleKeys = TupleKeys {
+    saddr: k::ORIG_IP_SADDR,
+    daddr: k::ORIG_IP_DADDR,
+    proto: k::ORIG_IP_PROTOCOL,
+    sport: k::ORIG_L4_SPORT,
+    dport: k::ORIG_L4_DPORT,
+};
+const REPLY: TupleKeys = TupleKeys {
+    saddr: k::REPLY_IP_SADDR,
+    daddr: k::REPLY_IP_DADDR,
+    proto: k::REPLY_IP_PROTOCOL,
+    sport: k::REPLY_L4_SPORT,
+    dport: k::REPLY_L4_DPORT,
+};
+
+fn set_tuple(ev: &mut Event<'_>, t: &TupleRepr, keys: &TupleKeys) {
+    ev.set_some(keys.saddr, t.src);
+    ev.set_some(keys.daddr, t.dst);
+    ev.set(keys.proto, t.proto.unwrap_or(0));
+    ev.set_some(keys.sport, t.sport);
+    ev.set_some(keys.dport, t.dport);
 }
 
 /// Writes one flow record into `ev`'s NFCT outputs. `event` is the `ct.event` value;
 /// `start` / `end` the flow times when known.
 pub fn fill(ev: &mut Event<'_>, f: &CtFlow, event: u32, start: Option<Ts>, end: Option<Ts>) {
-    set_tuple(
-        ev,
-        &f.orig,
-        [
-            k::ORIG_IP_SADDR,
-            k::ORIG_IP_DADDR,
-            k::ORIG_IP_PROTOCOL,
-            k::ORIG_L4_SPORT,
-            k::ORIG_L4_DPORT,
-        ],
-    );
-    ev.set_u64(k::ORIG_RAW_PKTLEN, f.counters_orig.bytes);
-    ev.set_u64(k::ORIG_RAW_PKTCOUNT, f.counters_orig.packets);
-    set_tuple(
-        ev,
-        &f.reply,
-        [
-            k::REPLY_IP_SADDR,
-            k::REPLY_IP_DADDR,
-            k::REPLY_IP_PROTOCOL,
-            k::REPLY_L4_SPORT,
-            k::REPLY_L4_DPORT,
-        ],
-    );
-    ev.set_u64(k::REPLY_RAW_PKTLEN, f.counters_reply.bytes);
-    ev.set_u64(k::REPLY_RAW_PKTCOUNT, f.counters_reply.packets);
+    set_tuple(ev, &f.orig, &ORIG);
+    ev.set(k::ORIG_RAW_PKTLEN, f.counters_orig.bytes);
+    ev.set(k::ORIG_RAW_PKTCOUNT, f.counters_orig.packets);
+    set_tuple(ev, &f.reply, &REPLY);
+    ev.set(k::REPLY_RAW_PKTLEN, f.counters_reply.bytes);
+    ev.set(k::REPLY_RAW_PKTCOUNT, f.counters_reply.packets);
     if let Some(t) = f.orig.icmp_type {
-        ev.set_u8(k::ICMP_TYPE, t);
-        ev.set_u8(k::ICMP_CODE, f.orig.icmp_code.unwrap_or(0));
+        ev.set(k::ICMP_TYPE, t);
+        ev.set(k::ICMP_CODE, f.orig.icmp_code.unwrap_or(0));
     }
     if let Some(t) = f.orig.icmpv6_type {
-        ev.set_u8(k::ICMPV6_TYPE, t);
-        ev.set_u8(k::ICMPV6_CODE, f.orig.icmpv6_code.unwrap_or(0));
+        ev.set(k::ICMPV6_TYPE, t);
+        ev.set(k::ICMPV6_CODE, f.orig.icmpv6_code.unwrap_or(0));
     }
-    ev.set_u32(k::CT_MARK, f.mark);
-    ev.set_u32(k::CT_ID, f.id);
-    ev.set_u32(k::CT_EVENT, event);
+    ev.set(k::CT_MARK, f.mark);
+    ev.set(k::CT_ID, f.id);
+    ev.set(k::CT_EVENT, event);
     if let Some((s, u)) = start {
-        ev.set_u32(k::FLOW_START_SEC, s);
-        ev.set_u32(k::FLOW_START_USEC, u);
+        ev.set(k::FLOW_START_SEC, s);
+        ev.set(k::FLOW_START_USEC, u);
     }
     if let Some((s, u)) = end {
-        ev.set_u32(k::FLOW_END_SEC, s);
-        ev.set_u32(k::FLOW_END_USEC, u);
+        ev.set(k::FLOW_END_SEC, s);
+        ev.set(k::FLOW_END_USEC, u);
     }
-    ev.set_u8(k::OOB_FAMILY, f.family);
-    ev.set_u16(k::OOB_PROTOCOL, 0);
-    if let Some(z) = f.zone.filter(|&z| z != 0) {
-        ev.set_u16(k::CT_ZONE, z);
-    }
+    ev.set(k::OOB_FAMILY, f.family);
+    ev.set(k::OOB_PROTOCOL, 0);
+    ev.set_some(k::CT_ZONE, f.zone.filter(|&z| z != 0));
     if f.labels_len > 0 {
-        ev.set_bytes(k::CT_LABELS, &f.labels[..f.labels_len as usize]);
+        ev.set(k::CT_LABELS, &f.labels[..f.labels_len as usize]);
     }
     if let Some((a, p)) = f.snat() {
-        ev.set_bool(k::NAT_SRC, true);
-        if let Some(a) = a {
-            ev.set_addr(k::NAT_IP_SADDR, a);
-        }
-        if let Some(p) = p {
-            ev.set_u16(k::NAT_L4_SPORT, p);
-        }
+        ev.set(k::NAT_SRC, true);
+        ev.set_some(k::NAT_IP_SADDR, a);
+        ev.set_some(k::NAT_L4_SPORT, p);
     }
     if let Some((a, p)) = f.dnat() {
-        ev.set_bool(k::NAT_DST, true);
-        if let Some(a) = a {
-            ev.set_addr(k::NAT_IP_DADDR, a);
-        }
-        if let Some(p) = p {
-            ev.set_u16(k::NAT_L4_DPORT, p);
-        }
+        ev.set(k::NAT_DST, true);
+        ev.set_some(k::NAT_IP_DADDR, a);
+        ev.set_some(k::NAT_L4_DPORT, p);
     }
 }
 
@@ -342,12 +289,13 @@ mod tests {
 
     #[test]
     fn key_table_matches_positions() {
-        assert_eq!(NFCT_KEYS.len(), k::NAT_L4_DPORT + 1);
-        assert_eq!(NFCT_KEYS[k::CT_EVENT].name, "ct.event");
-        assert_eq!(NFCT_KEYS[k::OOB_PROTOCOL].name, "oob.protocol");
-        assert_eq!(NFCT_KEYS[k::ICMP_TYPE].name, "icmp.type");
-        assert_eq!(NFCT_KEYS[k::NAT_IP_DADDR].name, "nat.ip.daddr");
-        assert_eq!(NFCT_KEYS[k::FLOW_END_SEC].ipfix.unwrap().id, 151);
+        assert_eq!(NFCT_KEYS.len(), k::NAT_L4_DPORT.pos() + 1);
+        assert_eq!(NFCT_KEYS[k::CT_EVENT.pos()].name, "ct.event");
+        assert_eq!(NFCT_KEYS[k::OOB_PROTOCOL.pos()].name, "oob.protocol");
+        assert_eq!(NFCT_KEYS[k::ICMP_TYPE.pos()].name, "icmp.type");
+        assert_eq!(NFCT_KEYS[k::NAT_IP_DADDR.pos()].name, "nat.ip.daddr");
+        assert_eq!(NFCT_KEYS[k::FLOW_END_SEC.pos()].ipfix.unwrap().id, 151);
+        assert_eq!(NFCT_KEYS[k::ORIG_RAW_PKTLEN.pos()].ipfix.unwrap().id, 85);
     }
 
     #[test]

@@ -1,96 +1,63 @@
-//! The output keys of NFLOG, shared by every source that stands for it (NFLOG, REPLAY
-//! of NFLOG captures, later NFQUEUE), in ulogd2's order (`ulogd -i` of 2.0.8) so that
-//! wildcard outputs print them as ulogd2 did. ulogd2's pointer-only keys (`raw`, `ct`)
-//! are not carried. `NFULA_CT` (`attach_conntrack=1`) is parsed by the wire layer
-//! ([`NflogRepr::ct`]) but not turned into keys yet: that comes with the conntrack
-//! decoder.
+//! The output keys of NFLOG, shared by every source that stands for it (NFLOG, NFQ,
+//! REPLAY of NFLOG captures), in ulogd2's order (`ulogd -i` of 2.0.8) so that
+//! wildcard outputs print them as ulogd2 did, and the mapping from a parsed
+//! [`NflogRepr`] to them. The keys themselves are the catalogue's `raw.*`, `oob.*`
+//! and `ct.*` families (`ulogd_core::catalogue`); this list only picks and orders
+//! them. ulogd2's pointer-only keys (`raw`, `ct`) are not carried. With
+//! `attach_conntrack=1`, [`fill_ct`] turns `NFULA_CT` into the `ct.*` keys.
 
-use ulogd_core::{Event, KeyDef, KeyType, PEN_NETFILTER};
+use std::net::IpAddr;
+
+use ulogd_core::catalogue::{ct, oob, raw, Raw, Str};
+use ulogd_core::Event;
 
 use crate::wire::NflogRepr;
 
-/// Positions in [`NFLOG_KEYS`].
-#[allow(missing_docs)]
-pub mod k {
-    pub const RAW_MAC: usize = 0;
-    pub const RAW_PKT: usize = 1;
-    pub const RAW_PKTLEN: usize = 2;
-    pub const RAW_PKTCOUNT: usize = 3;
-    pub const OOB_PREFIX: usize = 4;
-    pub const OOB_TIME_SEC: usize = 5;
-    pub const OOB_TIME_USEC: usize = 6;
-    pub const OOB_MARK: usize = 7;
-    pub const OOB_IFINDEX_IN: usize = 8;
-    pub const OOB_IFINDEX_OUT: usize = 9;
-    pub const OOB_HOOK: usize = 10;
-    pub const RAW_MAC_LEN: usize = 11;
-    pub const OOB_SEQ_LOCAL: usize = 12;
-    pub const OOB_SEQ_GLOBAL: usize = 13;
-    pub const OOB_FAMILY: usize = 14;
-    pub const OOB_PROTOCOL: usize = 15;
-    pub const OOB_UID: usize = 16;
-    pub const OOB_GID: usize = 17;
-    pub const RAW_LABEL: usize = 18;
-    pub const RAW_TYPE: usize = 19;
-    pub const RAW_MAC_SADDR: usize = 20;
-    pub const RAW_MAC_ADDRLEN: usize = 21;
-    pub const CT_ID: usize = 22;
-    pub const CT_MARK: usize = 23;
-    pub const CT_INFO: usize = 24;
-    pub const CT_ZONE: usize = 25;
-    pub const CT_STATUS: usize = 26;
-    pub const CT_PROTO: usize = 27;
-    pub const CT_ORIG_SADDR: usize = 28;
-    pub const CT_ORIG_DADDR: usize = 29;
-    pub const CT_ORIG_SPORT: usize = 30;
-    pub const CT_ORIG_DPORT: usize = 31;
-    pub const CT_REPLY_SADDR: usize = 32;
-    pub const CT_REPLY_DADDR: usize = 33;
-    pub const CT_REPLY_SPORT: usize = 34;
-    pub const CT_REPLY_DPORT: usize = 35;
+ulogd_core::key_list! {
+    /// Typed handles into [`NFLOG_KEYS`].
+    pub mod k;
+    /// NFLOG's output keys.
+    pub static NFLOG_KEYS = {
+        RAW_MAC: Raw = raw::MAC,
+        RAW_PKT: Raw = raw::PKT,
+        RAW_PKTLEN: u32 = raw::PKTLEN,
+        RAW_PKTCOUNT: u32 = raw::PKTCOUNT,
+        OOB_PREFIX: Str = oob::PREFIX,
+        OOB_TIME_SEC: u32 = oob::TIME_SEC,
+        OOB_TIME_USEC: u32 = oob::TIME_USEC,
+        OOB_MARK: u32 = oob::MARK,
+        OOB_IFINDEX_IN: u32 = oob::IFINDEX_IN,
+        OOB_IFINDEX_OUT: u32 = oob::IFINDEX_OUT,
+        OOB_HOOK: u8 = oob::HOOK,
+        RAW_MAC_LEN: u16 = raw::MAC_LEN,
+        OOB_SEQ_LOCAL: u32 = oob::SEQ_LOCAL,
+        OOB_SEQ_GLOBAL: u32 = oob::SEQ_GLOBAL,
+        OOB_FAMILY: u8 = oob::FAMILY,
+        OOB_PROTOCOL: u16 = oob::PROTOCOL,
+        OOB_UID: u32 = oob::UID,
+        OOB_GID: u32 = oob::GID,
+        RAW_LABEL: u8 = raw::LABEL,
+        RAW_TYPE: u16 = raw::TYPE,
+        RAW_MAC_SADDR: Raw = raw::MAC_SADDR,
+        RAW_MAC_ADDRLEN: u16 = raw::MAC_ADDRLEN,
+        // With attach_conntrack: the packet's conntrack entry (new in ulogd-rs; ulogd2
+        // only passed a pointer). Named ct.* so they never shadow NFCT's orig.*/reply.*.
+        CT_ID: u32 = ct::ID,
+        CT_MARK: u32 = ct::MARK,
+        CT_INFO: u32 = ct::INFO,
+        CT_ZONE: u16 = ct::ZONE,
+        CT_STATUS: u32 = ct::STATUS,
+        CT_PROTO: u8 = ct::PROTO,
+        CT_ORIG_SADDR: IpAddr = ct::ORIG_SADDR,
+        CT_ORIG_DADDR: IpAddr = ct::ORIG_DADDR,
+        CT_ORIG_SPORT: u16 = ct::ORIG_SPORT,
+        CT_ORIG_DPORT: u16 = ct::ORIG_DPORT,
+        CT_REPLY_SADDR: IpAddr = ct::REPLY_SADDR,
+        CT_REPLY_DADDR: IpAddr = ct::REPLY_DADDR,
+        CT_REPLY_SPORT: u16 = ct::REPLY_SPORT,
+        CT_REPLY_DPORT: u16 = ct::REPLY_DPORT,
+    };
 }
-
-/// NFLOG's output keys.
-pub static NFLOG_KEYS: &[KeyDef] = &[
-    KeyDef::new("raw.mac", KeyType::Raw),
-    KeyDef::new("raw.pkt", KeyType::Raw).ipfix(PEN_NETFILTER, 1),
-    KeyDef::new("raw.pktlen", KeyType::U32).ipfix(PEN_NETFILTER, 2),
-    KeyDef::new("raw.pktcount", KeyType::U32).ietf(2),
-    KeyDef::new("oob.prefix", KeyType::String).ipfix(PEN_NETFILTER, 3),
-    KeyDef::new("oob.time.sec", KeyType::U32).ietf(150),
-    KeyDef::new("oob.time.usec", KeyType::U32).ietf(154),
-    KeyDef::new("oob.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
-    KeyDef::new("oob.ifindex_in", KeyType::U32).ietf(10),
-    KeyDef::new("oob.ifindex_out", KeyType::U32).ietf(14),
-    KeyDef::new("oob.hook", KeyType::U8).ipfix(PEN_NETFILTER, 5),
-    KeyDef::new("raw.mac_len", KeyType::U16),
-    KeyDef::new("oob.seq.local", KeyType::U32).ipfix(PEN_NETFILTER, 7),
-    KeyDef::new("oob.seq.global", KeyType::U32).ipfix(PEN_NETFILTER, 8),
-    KeyDef::new("oob.family", KeyType::U8),
-    KeyDef::new("oob.protocol", KeyType::U16),
-    KeyDef::new("oob.uid", KeyType::U32),
-    KeyDef::new("oob.gid", KeyType::U32),
-    KeyDef::new("raw.label", KeyType::U8),
-    KeyDef::new("raw.type", KeyType::U16),
-    KeyDef::new("raw.mac.saddr", KeyType::Raw).ietf(56),
-    KeyDef::new("raw.mac.addrlen", KeyType::U16),
-    // With attach_conntrack: the packet's conntrack entry (new in ulogd-rs; ulogd2 only
-    // passed a pointer). Named ct.* so they never shadow NFCT's orig.*/reply.* keys.
-    KeyDef::new("ct.id", KeyType::U32).ipfix(PEN_NETFILTER, 6),
-    KeyDef::new("ct.mark", KeyType::U32),
-    KeyDef::new("ct.info", KeyType::U32),
-    KeyDef::new("ct.zone", KeyType::U16),
-    KeyDef::new("ct.status", KeyType::U32),
-    KeyDef::new("ct.proto", KeyType::U8),
-    KeyDef::new("ct.orig.saddr", KeyType::IpAddr),
-    KeyDef::new("ct.orig.daddr", KeyType::IpAddr),
-    KeyDef::new("ct.orig.sport", KeyType::U16),
-    KeyDef::new("ct.orig.dport", KeyType::U16),
-    KeyDef::new("ct.reply.saddr", KeyType::IpAddr),
-    KeyDef::new("ct.reply.daddr", KeyType::IpAddr),
-    KeyDef::new("ct.reply.sport", KeyType::U16),
-    KeyDef::new("ct.reply.dport", KeyType::U16),
-];
 
 /// Sets NFLOG's keys from a parsed message, under exactly ulogd2's conditions:
 /// the hardware header only when present, interfaces only when non-zero, uid/gid and
@@ -99,8 +66,8 @@ pub static NFLOG_KEYS: &[KeyDef] = &[
 /// message has no kernel timestamp (now for a live socket, the record time for replay).
 pub fn fill_from_repr(ev: &mut Event<'_>, r: &NflogRepr<'_>, fallback: (u32, u32), label: u8) {
     if let Some(h) = r.packet_hdr {
-        ev.set_u8(k::OOB_HOOK, h.hook);
-        ev.set_u16(k::OOB_PROTOCOL, h.hw_protocol);
+        ev.set(k::OOB_HOOK, h.hook);
+        ev.set(k::OOB_PROTOCOL, h.hw_protocol);
     }
     // ulogd2 tests NFULA_HWLEN (nflog_get_msg_packet_hwhdrlen), and then sets
     // raw.type from NFULA_HWTYPE (0 when absent).
@@ -113,52 +80,52 @@ pub fn fill_from_repr(ev: &mut Event<'_>, r: &NflogRepr<'_>, fallback: (u32, u32
         .unwrap_or(0);
     if hwlen > 0 {
         if let Some(hdr) = r.hwheader {
-            ev.set_bytes(k::RAW_MAC, hdr);
+            ev.set(k::RAW_MAC, hdr);
         }
-        ev.set_u16(k::RAW_MAC_LEN, hwlen);
-        ev.set_u16(k::RAW_TYPE, r.hwtype.unwrap_or(0));
+        ev.set(k::RAW_MAC_LEN, hwlen);
+        ev.set(k::RAW_TYPE, r.hwtype.unwrap_or(0));
     }
     if let Some(hw) = r.hwaddr {
         let n = (hw.addr_len as usize).min(hw.addr.len());
-        ev.set_bytes(k::RAW_MAC_SADDR, &hw.addr[..n]);
-        ev.set_u16(k::RAW_MAC_ADDRLEN, hw.addr_len);
+        ev.set(k::RAW_MAC_SADDR, &hw.addr[..n]);
+        ev.set(k::RAW_MAC_ADDRLEN, hw.addr_len);
     }
     if let Some(p) = r.payload {
-        ev.set_bytes(k::RAW_PKT, p);
-        ev.set_u32(k::RAW_PKTLEN, p.len() as u32);
+        ev.set(k::RAW_PKT, p);
+        ev.set(k::RAW_PKTLEN, p.len() as u32);
     }
-    ev.set_u32(k::RAW_PKTCOUNT, 1);
+    ev.set(k::RAW_PKTCOUNT, 1);
     if let Some(p) = r.prefix {
-        ev.set_bytes(k::OOB_PREFIX, p);
+        ev.set(k::OOB_PREFIX, p);
     }
     let (sec, usec) = match r.timestamp {
         // ulogd2 trusts the kernel time unless its seconds are 0.
         Some(t) if t.sec != 0 => (t.sec as u32, t.usec as u32),
         _ => fallback,
     };
-    ev.set_u32(k::OOB_TIME_SEC, sec);
-    ev.set_u32(k::OOB_TIME_USEC, usec);
-    ev.set_u32(k::OOB_MARK, r.mark.unwrap_or(0));
+    ev.set(k::OOB_TIME_SEC, sec);
+    ev.set(k::OOB_TIME_USEC, usec);
+    ev.set(k::OOB_MARK, r.mark.unwrap_or(0));
     if let Some(i) = r.indev.filter(|&i| i > 0) {
-        ev.set_u32(k::OOB_IFINDEX_IN, i);
+        ev.set(k::OOB_IFINDEX_IN, i);
     }
     if let Some(i) = r.outdev.filter(|&i| i > 0) {
-        ev.set_u32(k::OOB_IFINDEX_OUT, i);
+        ev.set(k::OOB_IFINDEX_OUT, i);
     }
     if let Some(u) = r.uid {
-        ev.set_u32(k::OOB_UID, u);
+        ev.set(k::OOB_UID, u);
     }
     if let Some(g) = r.gid {
-        ev.set_u32(k::OOB_GID, g);
+        ev.set(k::OOB_GID, g);
     }
     if let Some(s) = r.seq {
-        ev.set_u32(k::OOB_SEQ_LOCAL, s);
+        ev.set(k::OOB_SEQ_LOCAL, s);
     }
     if let Some(s) = r.seq_global {
-        ev.set_u32(k::OOB_SEQ_GLOBAL, s);
+        ev.set(k::OOB_SEQ_GLOBAL, s);
     }
-    ev.set_u8(k::OOB_FAMILY, r.family);
-    ev.set_u8(k::RAW_LABEL, label);
+    ev.set(k::OOB_FAMILY, r.family);
+    ev.set(k::RAW_LABEL, label);
 }
 
 /// The current wall-clock time as (seconds, microseconds).
@@ -177,40 +144,35 @@ pub fn now() -> (u32, u32) {
 pub fn fill_ct(ev: &mut Event<'_>, r: &NflogRepr<'_>, order: crate::wire::ByteOrder) -> bool {
     use crate::wire::ctnetlink::{CtEvent, CtRepr};
     if let Some(info) = r.ct_info {
-        ev.set_u32(k::CT_INFO, info);
+        ev.set(k::CT_INFO, info);
     }
     let Some(ct) = r.ct else { return true };
     let Ok(c) = CtRepr::parse_attrs_with_order(r.family, CtEvent::Get, ct, order) else {
         return false;
     };
-    let put16 = |ev: &mut Event<'_>, o, v: Option<u16>| {
-        if let Some(v) = v {
-            ev.set_u16(o, v)
-        }
-    };
-    if let Some(v) = c.id {
-        ev.set_u32(k::CT_ID, v);
-    }
-    if let Some(v) = c.mark {
-        ev.set_u32(k::CT_MARK, v);
-    }
-    put16(ev, k::CT_ZONE, c.zone);
-    if let Some(v) = c.status {
-        ev.set_u32(k::CT_STATUS, v);
-    }
-    for (t, base) in [(c.orig, k::CT_ORIG_SADDR), (c.reply, k::CT_REPLY_SADDR)] {
+    ev.set_some(k::CT_ID, c.id);
+    ev.set_some(k::CT_MARK, c.mark);
+    ev.set_some(k::CT_ZONE, c.zone);
+    ev.set_some(k::CT_STATUS, c.status);
+    let dirs = [
+        (
+            c.orig,
+            [k::CT_ORIG_SADDR, k::CT_ORIG_DADDR],
+            [k::CT_ORIG_SPORT, k::CT_ORIG_DPORT],
+        ),
+        (
+            c.reply,
+            [k::CT_REPLY_SADDR, k::CT_REPLY_DADDR],
+            [k::CT_REPLY_SPORT, k::CT_REPLY_DPORT],
+        ),
+    ];
+    for (t, [saddr, daddr], [sport, dport]) in dirs {
         let Some(t) = t else { continue };
-        if let Some(a) = t.src {
-            ev.set_addr(base, a);
-        }
-        if let Some(a) = t.dst {
-            ev.set_addr(base + 1, a);
-        }
-        put16(ev, base + 2, t.sport);
-        put16(ev, base + 3, t.dport);
-        if let Some(p) = t.proto {
-            ev.set_u8(k::CT_PROTO, p);
-        }
+        ev.set_some(saddr, t.src);
+        ev.set_some(daddr, t.dst);
+        ev.set_some(sport, t.sport);
+        ev.set_some(dport, t.dport);
+        ev.set_some(k::CT_PROTO, t.proto);
     }
     true
 }

@@ -63,7 +63,7 @@ pub static NFT_KEYS: &[KeyDef] = &[
     KeyDef::new("nft.proc.pid", KeyType::U32),
     KeyDef::new("nft.proc.name", KeyType::String),
     KeyDef::new("oob.time.sec", KeyType::U32).ietf(150),
-    KeyDef::new("oob.time.usec", KeyType::U32).ietf(154),
+    KeyDef::new("oob.time.usec", KeyType::U32),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]

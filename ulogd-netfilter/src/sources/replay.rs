@@ -17,6 +17,7 @@ use ulogd_core::{
 };
 
 use super::nflog_keys::{fill_ct, fill_from_repr, k, NFLOG_KEYS};
+use crate::packet::EthernetFrame;
 use crate::wire::pcap::{
     LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NFLOG, LINKTYPE_RAW,
 };
@@ -96,44 +97,68 @@ struct Replay {
     passes: u64,
 }
 
-/// Fills the keys of a bare packet from a raw-IP or Ethernet capture. Returns false
-/// when the record is not an IPv4/IPv6 packet (nothing to emit).
-fn fill_bare(ev: &mut Event<'_>, linktype: u32, data: &[u8], ts: (u32, u32), label: u8) -> bool {
+/// A raw-IP or Ethernet capture record, classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarePacket<'a> {
+    /// The L3 packet.
+    pub pkt: &'a [u8],
+    /// nfgen family: 2 (IPv4) or 10 (IPv6).
+    pub family: u8,
+    /// Ethertype of the packet.
+    pub ethertype: u16,
+    /// For Ethernet: bytes of the link-layer header (VLAN tags included).
+    pub mac_len: Option<usize>,
+}
+
+/// REPLAY's reading of a bare record (`LINKTYPE_RAW`/IPv4/IPv6, or
+/// `LINKTYPE_ETHERNET` with 802.1Q/802.1ad tags skipped): `None` when it is not an
+/// IPv4/IPv6 packet (nothing to emit). Never panics.
+pub fn bare_packet(linktype: u32, data: &[u8]) -> Option<BarePacket<'_>> {
     let (pkt, proto) = if linktype == LINKTYPE_ETHERNET {
-        let mut off = 12;
-        // Skip 802.1Q / 802.1ad tags.
-        loop {
-            match data
-                .get(off..off + 2)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
-            {
-                Some(0x8100 | 0x88a8) => off += 4,
-                Some(t) => break (data.get(off + 2..).unwrap_or(&[]), Some((t, off + 2))),
-                None => return false,
-            }
-        }
+        let (ty, off) = EthernetFrame::new_checked(data).ok()?.inner()?;
+        (data.get(off..)?, Some((ty, off)))
     } else {
         (data, None)
     };
-    let (family, ethertype) = match (pkt.first().map(|b| b >> 4), proto) {
+    let (family, ethertype) = match (crate::packet::ip_version(pkt), proto) {
         (Some(4), None | Some((0x0800, _))) => (2u8, 0x0800u16),
         (Some(6), None | Some((0x86dd, _))) => (10, 0x86dd),
-        _ => return false,
+        _ => return None,
     };
-    if let Some((_, hdrlen)) = proto {
-        ev.set_bytes(k::RAW_MAC, &data[..hdrlen]);
-        ev.set_u16(k::RAW_MAC_LEN, hdrlen as u16);
-        ev.set_u16(k::RAW_TYPE, 1); // ARPHRD_ETHER
+    Some(BarePacket {
+        pkt,
+        family,
+        ethertype,
+        mac_len: proto.map(|(_, off)| off),
+    })
+}
+
+/// Fills the keys of a bare packet from a raw-IP or Ethernet capture. Returns false
+/// when the record is not an IPv4/IPv6 packet (nothing to emit).
+fn fill_bare(ev: &mut Event<'_>, linktype: u32, data: &[u8], ts: (u32, u32), label: u8) -> bool {
+    let Some(BarePacket {
+        pkt,
+        family,
+        ethertype,
+        mac_len,
+    }) = bare_packet(linktype, data)
+    else {
+        return false;
+    };
+    if let Some((hdrlen, mac)) = mac_len.and_then(|n| Some((n, data.get(..n)?))) {
+        ev.set(k::RAW_MAC, mac);
+        ev.set(k::RAW_MAC_LEN, hdrlen as u16);
+        ev.set(k::RAW_TYPE, 1); // ARPHRD_ETHER
     }
-    ev.set_bytes(k::RAW_PKT, pkt);
-    ev.set_u32(k::RAW_PKTLEN, pkt.len() as u32);
-    ev.set_u32(k::RAW_PKTCOUNT, 1);
-    ev.set_u32(k::OOB_TIME_SEC, ts.0);
-    ev.set_u32(k::OOB_TIME_USEC, ts.1);
-    ev.set_u32(k::OOB_MARK, 0);
-    ev.set_u8(k::OOB_FAMILY, family);
-    ev.set_u16(k::OOB_PROTOCOL, ethertype);
-    ev.set_u8(k::RAW_LABEL, label);
+    ev.set(k::RAW_PKT, pkt);
+    ev.set(k::RAW_PKTLEN, pkt.len() as u32);
+    ev.set(k::RAW_PKTCOUNT, 1);
+    ev.set(k::OOB_TIME_SEC, ts.0);
+    ev.set(k::OOB_TIME_USEC, ts.1);
+    ev.set(k::OOB_MARK, 0);
+    ev.set(k::OOB_FAMILY, family);
+    ev.set(k::OOB_PROTOCOL, ethertype);
+    ev.set(k::RAW_LABEL, label);
     true
 }
 
@@ -358,6 +383,41 @@ pub fn spec() -> PluginSpec {
 
 #[cfg(test)]
 mod tests {
+
+    /// Hostile bare records (truncated Ethernet and VLAN headers, a tag chain, a
+    /// wrong version nibble) are skipped, never read past.
+    #[test]
+    fn bare_packet_rejects_hostile_records() {
+        use crate::packet::EthernetRepr;
+        let eth = |ty: u16, rest: &[u8]| {
+            EthernetRepr {
+                src: [2, 0, 0, 0, 0, 1],
+                dst: [2, 0, 0, 0, 0, 2],
+                ethertype: ty,
+            }
+            .to_bytes(rest)
+        };
+        assert_eq!(bare_packet(LINKTYPE_ETHERNET, &[0; 13]), None);
+        assert_eq!(bare_packet(LINKTYPE_ETHERNET, &eth(0x0800, &[])), None);
+        assert_eq!(
+            bare_packet(LINKTYPE_ETHERNET, &eth(0x8100, &[0, 5, 0x08])),
+            None
+        );
+        // Two tags, then IPv4: the header is 22 bytes.
+        let f = eth(0x88a8, &[0, 1, 0x81, 0x00, 0, 2, 0x08, 0x00, 0x45, 0]);
+        let b = bare_packet(LINKTYPE_ETHERNET, &f).unwrap();
+        assert_eq!(
+            (b.family, b.ethertype, b.mac_len, b.pkt),
+            (2, 0x0800, Some(22), &[0x45, 0][..])
+        );
+        // An IPv6 nibble behind an IPv4 ethertype.
+        assert_eq!(bare_packet(LINKTYPE_ETHERNET, &eth(0x0800, &[0x60])), None);
+        assert_eq!(bare_packet(LINKTYPE_RAW, &[]), None);
+        assert_eq!(
+            bare_packet(LINKTYPE_RAW, &[0x60]).map(|b| b.family),
+            Some(10)
+        );
+    }
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<ReplayConfig, String> {

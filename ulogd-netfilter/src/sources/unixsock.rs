@@ -71,7 +71,7 @@ pub static UNIXSOCK_KEYS: &[KeyDef] = &[
     KeyDef::new("raw.pktcount", KeyType::U32).ietf(2),
     KeyDef::new("oob.prefix", KeyType::String).ipfix(PEN_NETFILTER, 3),
     KeyDef::new("oob.time.sec", KeyType::U32).ietf(150),
-    KeyDef::new("oob.time.usec", KeyType::U32).ietf(154),
+    KeyDef::new("oob.time.usec", KeyType::U32),
     KeyDef::new("oob.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
     KeyDef::new("oob.in", KeyType::String),
     KeyDef::new("oob.out", KeyType::String),

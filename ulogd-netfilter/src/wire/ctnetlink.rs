@@ -506,8 +506,11 @@ pub struct CtRepr<'a> {
     pub seq_adj_reply: Option<&'a [u8]>,
     /// [`CTA_SYNPROXY`]: raw nested region.
     pub synproxy: Option<&'a [u8]>,
-    /// How many attributes were not represented (saturating).
+    /// How many attributes were not represented (saturating), nested ones included.
     pub unknown: u16,
+    /// The first unknown top-level attributes, kept and re-emitted after the known
+    /// ones (unknown attributes inside nested ones are only counted).
+    pub others: super::OtherAttrs<'a>,
 }
 
 impl<'a> CtRepr<'a> {
@@ -586,7 +589,10 @@ impl<'a> CtRepr<'a> {
                 CTA_SEQ_ADJ_ORIG => r.seq_adj_orig = Some(a.value()),
                 CTA_SEQ_ADJ_REPLY => r.seq_adj_reply = Some(a.value()),
                 CTA_SYNPROXY => r.synproxy = Some(a.value()),
-                _ => bump(&mut unknown),
+                _ => {
+                    bump(&mut unknown);
+                    r.others.push(a.raw_kind(), a.value());
+                }
             }
         }
         r.unknown = unknown;
@@ -614,7 +620,8 @@ impl<'a> CtRepr<'a> {
     /// `ctnetlink_fill_info()` uses for dump replies (events order them a
     /// little differently; the meaning is the same). Raw nests
     /// ([`CtRepr::protoinfo`] etc.) are copied as they are, so their inner
-    /// headers must already be in `order`. [`CtRepr::unknown`] emits nothing.
+    /// headers must already be in `order`. Kept unknown attributes
+    /// ([`CtRepr::others`]) follow the known ones.
     pub fn emit_attrs_with_order(&self, out: &mut Vec<u8>, order: ByteOrder) -> Result<()> {
         let start = out.len();
         let r = self.emit_attrs_inner(out, order);
@@ -708,6 +715,9 @@ impl<'a> CtRepr<'a> {
         }
         if let Some(t) = self.timestamp_event {
             push(out, CTA_TIMESTAMP_EVENT, &t.to_be_bytes(), order)?;
+        }
+        for (k, v) in self.others.iter() {
+            push(out, k, v, order)?;
         }
         Ok(())
     }
@@ -1279,6 +1289,13 @@ mod tests {
         let r = CtRepr::parse_attrs(AF_INET, CtEvent::Get, &a).unwrap();
         assert_eq!(r.unknown, 8);
         assert_eq!(r.mark, Some(5));
+        // The top-level unknown ones are kept and come back on emit.
+        let kinds: Vec<u16> = r.others.iter().map(|(k, _)| k).collect();
+        assert_eq!(kinds, [99, CTA_NAT_SRC | NLA_F_NESTED, 0]);
+        let mut out = Vec::new();
+        r.emit_attrs(&mut out).unwrap();
+        let back = CtRepr::parse_attrs(AF_INET, CtEvent::Get, &out).unwrap();
+        assert_eq!(back.others, r.others);
         assert_eq!(r.orig.unwrap().proto, Some(6));
         assert_eq!(r.helper, Some(&b"sip"[..]));
         // Saturates instead of overflowing.

@@ -26,6 +26,7 @@ pub mod nfqueue;
 pub mod nftables;
 pub mod nla;
 pub mod nlmsg;
+pub mod others;
 pub mod pcap;
 pub mod unixsock;
 
@@ -39,6 +40,7 @@ pub use nflog::{
 };
 pub use nla::{NlaIter, NlaView};
 pub use nlmsg::{NfgenmsgRepr, NfgenmsgView, NlmsgErrView, NlmsgHeader, NlmsgIter, NlmsgView};
+pub use others::{OtherAttrs, UnknownAttrs, OTHERS_KEPT};
 pub use pcap::{PcapFormat, PcapReader, PcapRecord};
 
 /// Result alias used by every codec in this module.

@@ -19,6 +19,7 @@ use super::nlmsg::{
     self, NfgenmsgRepr, NfgenmsgView, NlmsgHeader, NlmsgView, NFGENMSG_LEN, NFNETLINK_V0,
     NFNL_SUBSYS_ULOG, NLM_F_ACK, NLM_F_REQUEST,
 };
+use super::others::OtherAttrs;
 use super::{ByteOrder, Result, WireError};
 
 /// NFLOG message: a logged packet (kernel to userspace).
@@ -280,7 +281,8 @@ fn bad_len(a: &NlaView<&[u8]>, expected: usize) -> WireError {
 /// Byte-slice fields borrow the input buffer: parsing copies nothing but a
 /// few integers. An attribute that appears twice keeps its last value (as
 /// the kernel's `nla_parse` does); attributes we do not know are counted in
-/// [`NflogRepr::unknown`] and skipped, so a newer kernel does not break us.
+/// [`NflogRepr::unknown`], the first few kept in [`NflogRepr::others`] and
+/// re-emitted, so a newer kernel neither breaks us nor loses data on replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct NflogRepr<'a> {
     /// `nfgenmsg.nfgen_family`: AF_INET (2), AF_INET6 (10), AF_BRIDGE (7), ...
@@ -333,6 +335,8 @@ pub struct NflogRepr<'a> {
     pub l2hdr: Option<&'a [u8]>,
     /// How many attributes had a type we do not know (saturating).
     pub unknown: u16,
+    /// The first unknown attributes, kept and re-emitted after the known ones.
+    pub others: OtherAttrs<'a>,
 }
 
 impl<'a> NflogRepr<'a> {
@@ -377,7 +381,10 @@ impl<'a> NflogRepr<'a> {
                 NFULA_CT_INFO => r.ct_info = Some(a.be_u32()?),
                 NFULA_VLAN => r.vlan = Some(NflogVlan::parse(&a)?),
                 NFULA_L2HDR => r.l2hdr = Some(a.value()),
-                _ => r.unknown = r.unknown.saturating_add(1),
+                _ => {
+                    r.unknown = r.unknown.saturating_add(1);
+                    r.others.push(a.raw_kind(), a.value());
+                }
             }
         }
         Ok(r)
@@ -496,6 +503,9 @@ impl<'a> NflogRepr<'a> {
         if let Some(v) = self.payload {
             f(NFULA_PAYLOAD, v)?;
         }
+        for (k, v) in self.others.iter() {
+            f(k, v)?;
+        }
         Ok(())
     }
 
@@ -515,7 +525,7 @@ impl<'a> NflogRepr<'a> {
     }
 
     /// Append the attribute region with TLV headers in `order`.
-    /// [`NflogRepr::unknown`] is not represented and emits nothing.
+    /// Kept unknown attributes ([`NflogRepr::others`]) follow the known ones.
     pub fn emit_attrs_with_order(&self, out: &mut Vec<u8>, order: ByteOrder) -> Result<()> {
         let start = out.len();
         let r = self.for_each_attr(order, |k, v| {
@@ -784,6 +794,7 @@ mod tests {
             }),
             l2hdr: Some(&[0xaa; 18]),
             unknown: 0,
+            others: OtherAttrs::default(),
         }
     }
 
@@ -873,6 +884,27 @@ mod tests {
         let r = NflogRepr::parse_attrs(2, 1, &attrs).unwrap();
         assert_eq!(r.unknown, 2);
         assert_eq!(r.mark, Some(5));
+    }
+
+    #[test]
+    fn unknown_attrs_are_kept_and_re_emitted() {
+        let mut attrs = Vec::new();
+        nla::push_attr(&mut attrs, NFULA_MARK, &5u32.to_be_bytes()).unwrap();
+        nla::push_attr(&mut attrs, 99 | nla::NLA_F_NESTED, &[1, 2, 3, 4, 5]).unwrap();
+        let r = NflogRepr::parse_attrs(2, 1, &attrs).unwrap();
+        assert_eq!(
+            r.others.iter().collect::<Vec<_>>(),
+            [(99 | nla::NLA_F_NESTED, &[1u8, 2, 3, 4, 5][..])]
+        );
+        let mut out = Vec::new();
+        r.emit_attrs(&mut out).unwrap();
+        assert_eq!(
+            out, attrs,
+            "parse -> emit keeps the unknown attribute byte for byte"
+        );
+        assert_eq!(r.attrs_len(), attrs.len());
+        let again = NflogRepr::parse_attrs(2, 1, &out).unwrap();
+        assert_eq!(again, r);
     }
 
     #[test]

@@ -185,6 +185,8 @@ pub struct NfqPacket<'a> {
     pub priority: Option<u32>,
     /// Attributes of unknown type (saturating).
     pub unknown: u16,
+    /// The first unknown attributes, kept and re-emitted after the known ones.
+    pub others: super::OtherAttrs<'a>,
 }
 
 fn bad_len(a: &NlaView<&[u8]>, expected: usize) -> WireError {
@@ -276,7 +278,10 @@ impl<'a> NfqPacket<'a> {
                 NFQA_L2HDR => r.l2hdr = Some(a.value()),
                 NFQA_PRIORITY => r.priority = Some(a.be_u32()?),
                 NFQA_EXP => {}
-                _ => r.unknown = r.unknown.saturating_add(1),
+                _ => {
+                    r.unknown = r.unknown.saturating_add(1);
+                    r.others.push(a.raw_kind(), a.value());
+                }
             }
         }
         if !have_hdr {
@@ -385,6 +390,9 @@ impl<'a> NfqPacket<'a> {
         }
         if let Some(p) = self.payload {
             nla::push_attr(&mut attrs, NFQA_PAYLOAD, p)?;
+        }
+        for (k, v) in self.others.iter() {
+            nla::push_attr(&mut attrs, k, v)?;
         }
         nlmsg::push_nfnl_message(
             out,
@@ -581,6 +589,22 @@ mod tests {
         let n = p.as_nflog();
         assert_eq!(n.packet_hdr.unwrap().hook, 1);
         assert_eq!(n.group, 7);
+    }
+
+    #[test]
+    fn unknown_attrs_round_trip() {
+        let mut p = sample();
+        p.others.push(200, b"new kernel data");
+        p.unknown = 1;
+        let mut buf = Vec::new();
+        p.emit_nlmsg(&mut buf).unwrap();
+        let m = NlmsgIter::new(&buf).next().unwrap().unwrap();
+        let back = NfqPacket::parse_nlmsg(&m).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(
+            back.others.iter().next(),
+            Some((200, &b"new kernel data"[..]))
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@ use super::*;
 use crate::filters::testutil::*;
 use crate::wire::{NflogRepr, PcapReader};
 use ulogd_core::testing::{OwnedValue, TestEvent};
+use ulogd_core::{KeyDef, KeyType};
 
 fn src_keys() -> Vec<KeyDef> {
     vec![
@@ -30,7 +31,7 @@ fn base_keys(row: &[(String, OwnedValue)]) -> &[(String, OwnedValue)] {
 fn output_positions() {
     let pos = |n: &str| OUTPUTS.iter().position(|k| k.name == n).unwrap();
     assert_eq!(OUTPUTS.len(), 62);
-    assert_eq!(pos("oob.protocol"), O_OOB_PROTOCOL);
+    assert_eq!(pos("oob.protocol"), out::oob_protocol.pos());
     assert_eq!(pos("ahesp.spi"), 50);
     assert_eq!(pos("arp.hwtype"), 52);
     assert_eq!(pos("sctp.csum"), 61);
