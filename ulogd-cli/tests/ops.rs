@@ -284,9 +284,9 @@ fn metrics_move_during_a_burst_add_up_and_pass_promtool() {
     }
     // Generic per-plugin series: JSON's own count of lines written.
     let written = m
-        .get("ulogd_plugin_stat{id=\"j\",plugin=\"JSON\",counter=\"lines\"}")
+        .get("ulogd_plugin_stat{id=\"j\",plugin=\"JSON\",counter=\"written\"}")
         .copied()
-        .expect("JSON's lines counter as ulogd_plugin_stat");
+        .expect("JSON's written counter as ulogd_plugin_stat");
     assert_eq!(
         written as u64, upstream,
         "JSON wrote a line per event consumed"
