@@ -21,6 +21,10 @@ mod pcap;
 mod syslog;
 mod time;
 mod xml;
+// delivery: KAFKA and NATS sinks (features kafka, nats).
+pub mod delivery;
+// delivery: the on-disk spool and the KAFKA / NATS sinks.
+pub mod spool;
 
 pub use time::set_utc_offset_override;
 
@@ -40,4 +44,8 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     reg.add(ipfix::collector::spec());
     reg.add(db::sqlite::spec());
     reg.add(db::pgsql::spec());
+    #[cfg(feature = "kafka")]
+    reg.add(delivery::kafka::spec());
+    #[cfg(feature = "nats")]
+    reg.add(delivery::nats::spec());
 }
