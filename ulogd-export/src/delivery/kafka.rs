@@ -267,7 +267,7 @@ pub(crate) fn spec() -> PluginSpec {
                 batch: common.batch,
                 max_in_flight: 100_000,
                 log_interval: common.log_interval,
-                drain_timeout: Duration::from_secs(5),
+                drain_timeout: common.stop_timeout,
             };
             let queue_max = common.queue_max;
             let starter = Box::new(move |rx, stats: Arc<Stats>| {

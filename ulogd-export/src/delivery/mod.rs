@@ -143,6 +143,11 @@ pub(crate) fn common_options(
             "10",
             "seconds between two reports of an unreachable peer",
         ),
+        OptionDef::int(
+            "stop_timeout",
+            "5",
+            "seconds to wait at shutdown for the peer's confirmations",
+        ),
     ]
 }
 
@@ -156,6 +161,7 @@ pub(crate) struct Common {
     pub spool: Option<SpoolConfig>,
     pub batch: usize,
     pub log_interval: std::time::Duration,
+    pub stop_timeout: std::time::Duration,
 }
 
 fn oerr(o: &Options, key: &str, msg: impl std::fmt::Display) -> PluginError {
@@ -201,6 +207,7 @@ impl Common {
         let queue_max = pos("queue_max", 1)? as usize;
         let batch = pos("batch", 1)? as usize;
         let log_interval = std::time::Duration::from_secs(pos("log_interval", 1)? as u64);
+        let stop_timeout = std::time::Duration::from_secs(pos("stop_timeout", 0)? as u64);
         let (when_full, mut spool) = match o.str("when_full").to_ascii_lowercase().as_str() {
             "block" => (FrontFull::Block, o.bool("spool")),
             "drop_newest" => (FrontFull::DropNewest, o.bool("spool")),
@@ -264,6 +271,7 @@ impl Common {
             spool,
             batch,
             log_interval,
+            stop_timeout,
         })
     }
 }
