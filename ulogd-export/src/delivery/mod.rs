@@ -461,7 +461,7 @@ impl Stage for Front {
             ("failed", Stats::get(&s.failed)),
             ("retried", Stats::get(&s.retried)),
             ("dropped", Stats::get(&s.dropped) + sp.dropped),
-            ("errors", Stats::get(&s.errors)),
+            ("local_errors", Stats::get(&s.errors)),
             ("depth", sp.depth),
             ("bytes", sp.bytes),
             ("spooled", sp.spooled),

@@ -251,7 +251,10 @@ pub(crate) fn spec() -> PluginSpec {
                                 return;
                             }
                         };
+                        // The JetStream context spawns tasks: it needs the runtime.
+                        let guard = rt.enter();
                         let mut js = jetstream::new(client);
+                        drop(guard);
                         js.set_timeout(ack_timeout);
                         let mut t = NatsTransport {
                             rt,

@@ -258,7 +258,9 @@ impl Spool {
                 bytes,
             });
         }
-        let ack_next = ack_next.min(next_seq);
+        // Numbering goes on after the acknowledged records even when every segment
+        // is gone (message ids derived from it must never repeat).
+        let next_seq = next_seq.max(ack_next);
         let mut sp = Spool {
             id,
             segs,
@@ -547,6 +549,25 @@ impl Spool {
         while self.segs.len() > 1 && self.segs[0].next <= self.ack_next {
             let seg = self.segs.pop_front().expect("len > 1");
             fs::remove_file(&seg.path).map_err(io(&seg.path))?;
+        }
+        // The segment being written, once wholly acknowledged and a quarter full,
+        // goes too (the next append starts a new one), so an idle spool is small.
+        if let [seg] = self.segs.make_contiguous() {
+            if seg.next <= self.ack_next
+                && self.wbuf.is_empty()
+                && seg.bytes >= self.cfg.segment_bytes / 4
+            {
+                // The ack pointer must be on disk first: it carries the numbering.
+                write_ack(
+                    &self.cfg.dir,
+                    self.ack_next,
+                    self.cfg.sync != SyncMode::None,
+                )?;
+                self.ack_dirty = false;
+                let seg = self.segs.pop_front().expect("one segment");
+                self.writer = None;
+                fs::remove_file(&seg.path).map_err(io(&seg.path))?;
+            }
         }
         Ok(())
     }

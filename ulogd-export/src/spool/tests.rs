@@ -236,3 +236,23 @@ fn sync_always_and_large_records() {
         Err(SpoolError::TooLarge(_))
     ));
 }
+
+#[test]
+fn numbering_survives_an_empty_spool() {
+    let d = TmpDir::new("numbering");
+    let mut sp = Spool::open(cfg(&d)).unwrap();
+    fill(&mut sp, 0..300); // several 4 KiB segments
+    sp.ack(299).unwrap();
+    sp.commit().unwrap();
+    assert!(
+        segments(&d).is_empty(),
+        "a wholly acknowledged spool keeps no segment"
+    );
+    assert_eq!(sp.counters().bytes, 0);
+    drop(sp);
+    let mut sp = Spool::open(cfg(&d)).unwrap();
+    assert_eq!(sp.next_seq(), 300, "sequence numbers never repeat");
+    assert_eq!(sp.append(b"x").unwrap(), 300);
+    sp.commit().unwrap();
+    assert_eq!(sp.peek(0, 5).unwrap(), vec![(300, b"x".to_vec())]);
+}
