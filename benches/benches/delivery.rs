@@ -41,7 +41,10 @@ fn events(n: u64) -> (Vec<KeyDef>, Vec<TestEvent>) {
                 (0, OwnedValue::Uint(1_795_559_069 + i / 1000)),
                 (1, OwnedValue::Bytes(b"IN-DROP".to_vec())),
                 (2, OwnedValue::Bytes(b"eth0".to_vec())),
-                (3, OwnedValue::Bytes(format!("10.0.{}.{}", i % 200, i % 250).into_bytes())),
+                (
+                    3,
+                    OwnedValue::Bytes(format!("10.0.{}.{}", i % 200, i % 250).into_bytes()),
+                ),
                 (4, OwnedValue::Bytes(b"192.0.2.10".to_vec())),
                 (5, OwnedValue::Uint(17)),
                 (6, OwnedValue::Uint(84)),
@@ -70,7 +73,11 @@ fn run(name: &str, n: u64, sink: &str, section: &str, children: bool) -> Row {
         "[global]\nlogfile=\"stdout\"\nloglevel=7\nstack=src:BURST,out:{sink}\n[out]\n{section}\n"
     );
     let engine = Engine::from_str(&reg, "bench.conf", &text).expect("config");
-    let (c0, k0, t0) = (cpu(libc::RUSAGE_SELF), cpu(libc::RUSAGE_CHILDREN), Instant::now());
+    let (c0, k0, t0) = (
+        cpu(libc::RUSAGE_SELF),
+        cpu(libc::RUSAGE_CHILDREN),
+        Instant::now(),
+    );
     let report = engine.run().expect("run");
     let wall = t0.elapsed().as_secs_f64();
     let mut used = cpu(libc::RUSAGE_SELF) - c0;
@@ -93,7 +100,11 @@ fn nats_server(store: &std::path::Path) -> Option<(std::process::Child, u16)> {
     let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let c = Command::new(bin)
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(store)
@@ -115,18 +126,33 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: u64 = std::env::var("DL_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let n: u64 = std::env::var("DL_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let tmp = std::env::temp_dir().join(format!("dl-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     let t = tmp.display();
     let mut rows = Vec::new();
-    rows.push(run("JSON file (yardstick)", n, "JSON", &format!("file=\"{t}/out.json\""), false));
+    rows.push(run(
+        "JSON file (yardstick)",
+        n,
+        "JSON",
+        &format!("file=\"{t}/out.json\""),
+        false,
+    ));
 
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("ulogd", 1, 1).unwrap();
     let b = cluster.bootstrap_servers();
-    rows.push(run("KAFKA, mock cluster", n, "KAFKA", &format!("brokers=\"{b}\"\nstop_timeout=120"), false));
+    rows.push(run(
+        "KAFKA, mock cluster",
+        n,
+        "KAFKA",
+        &format!("brokers=\"{b}\"\nstop_timeout=120"),
+        false,
+    ));
     rows.push(run(
         "KAFKA, mock cluster, spool",
         n,
@@ -143,9 +169,17 @@ fn main() {
             println!("NATS: nats-server not installed, skipped");
             break;
         };
-        let sp = if spool { format!("\nspool=1\nspool_dir=\"{t}/nspool\"") } else { String::new() };
+        let sp = if spool {
+            format!("\nspool=1\nspool_dir=\"{t}/nspool\"")
+        } else {
+            String::new()
+        };
         let mut r = run(
-            if spool { "NATS JetStream, spool" } else { "NATS JetStream" },
+            if spool {
+                "NATS JetStream, spool"
+            } else {
+                "NATS JetStream"
+            },
             n,
             "NATS",
             &format!("servers=\"nats://127.0.0.1:{port}\"\nstream=\"BENCH\"\nstop_timeout=120{sp}"),

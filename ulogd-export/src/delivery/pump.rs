@@ -79,6 +79,7 @@ pub fn run(
         full_logged: false,
         outcomes: Vec::new(),
         rewind: transport.rewind_on_retry(),
+        busy: false,
         cfg,
         stats,
     };
@@ -94,15 +95,28 @@ pub fn run(
     let mut close_at: Option<Instant> = None;
     loop {
         // 1. Intake: what the front queued, into the backlog.
-        let idle =
-            p.outstanding.is_empty() && p.resend.is_empty() && p.cursor >= next_of(&*backlog);
+        // Nothing to send (or sending is held back): wait for the channel instead
+        // of spinning.
+        let backing_off = p.backoff_until.is_some_and(|u| Instant::now() < u);
+        let idle = backing_off
+            || p.busy
+            || (p.outstanding.is_empty() && p.resend.is_empty() && p.cursor >= next_of(&*backlog));
+        if closed && idle && p.outstanding.is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let mut took = 0usize;
         while !closed && took < p.cfg.batch * 4 {
             let rec = match pending.take() {
                 Some(r) => r,
                 None => {
                     let r = if took == 0 && idle {
-                        rx.recv_timeout(Duration::from_millis(100))
+                        let wait = p
+                            .backoff_until
+                            .map_or(Duration::from_millis(100), |u| {
+                                u.saturating_duration_since(Instant::now())
+                            })
+                            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+                        rx.recv_timeout(wait)
                     } else {
                         rx.try_recv().map_err(|e| match e {
                             crossbeam_channel::TryRecvError::Empty => RecvTimeoutError::Timeout,
@@ -222,6 +236,8 @@ struct Pump {
     full_logged: bool,
     outcomes: Vec<(Seq, Outcome)>,
     rewind: bool,
+    /// The client refused the last send (its queue is full, or it is not ready).
+    busy: bool,
 }
 
 impl Pump {
@@ -230,6 +246,7 @@ impl Pump {
             return;
         }
         self.backoff_until = None;
+        self.busy = false;
         // Single resends first (Kafka after a failed delivery report).
         while let Some(&seq) = self.resend.front() {
             if self.outstanding.len() >= self.cfg.max_in_flight {
@@ -284,7 +301,10 @@ impl Pump {
                 self.outstanding.insert(seq);
                 true
             }
-            Err(()) => false,
+            Err(()) => {
+                self.busy = true;
+                false
+            }
         }
     }
 
@@ -352,5 +372,121 @@ impl Pump {
             log::warn!("{msg}");
             self.last_log = Instant::now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::backlog::MemBacklog;
+    use std::collections::HashMap;
+
+    /// A peer without I/O: records every send, answers from a script (per seq, the
+    /// outcomes of its successive sends; `Delivered` when the script is empty).
+    struct Fake {
+        rewind: bool,
+        sent: Vec<Seq>,
+        script: HashMap<Seq, VecDeque<Outcome>>,
+        due: Vec<(Seq, Outcome)>,
+    }
+
+    impl Transport for Fake {
+        fn send(&mut self, seq: Seq, env: &Envelope<'_>) -> Result<(), ()> {
+            assert_eq!(env.payload, format!("m{seq}").as_bytes());
+            self.sent.push(seq);
+            let o = self
+                .script
+                .get_mut(&seq)
+                .and_then(|q| q.pop_front())
+                .unwrap_or(Outcome::Delivered);
+            self.due.push((seq, o));
+            Ok(())
+        }
+        fn poll(&mut self, _t: Duration, out: &mut Vec<(Seq, Outcome)>) {
+            out.append(&mut self.due);
+        }
+        fn rewind_on_retry(&self) -> bool {
+            self.rewind
+        }
+    }
+
+    fn drive(fake: &mut Fake, n: u64) -> Arc<Stats> {
+        let (tx, rx) = crossbeam_channel::bounded(100);
+        for i in 0..n {
+            tx.send(envelope::encode(b"t", None, format!("m{i}").as_bytes()))
+                .unwrap();
+        }
+        drop(tx);
+        let stats = Arc::new(Stats::default());
+        let cfg = PumpConfig {
+            name: "test".into(),
+            batch: 4,
+            max_in_flight: 8,
+            log_interval: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(10),
+        };
+        run(
+            cfg,
+            rx,
+            Box::new(MemBacklog::new(1000)),
+            fake,
+            stats.clone(),
+        );
+        stats
+    }
+
+    fn fake(rewind: bool, script: &[(Seq, Outcome)]) -> Fake {
+        let mut m: HashMap<Seq, VecDeque<Outcome>> = HashMap::new();
+        for (s, o) in script {
+            m.entry(*s).or_default().push_back(o.clone());
+        }
+        Fake {
+            rewind,
+            sent: Vec::new(),
+            script: m,
+            due: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn everything_delivered_in_order_and_acknowledged() {
+        let mut f = fake(false, &[]);
+        let st = drive(&mut f, 50);
+        assert_eq!(f.sent, (0..50).collect::<Vec<_>>());
+        assert_eq!(Stats::get(&st.delivered), 50);
+        assert_eq!(st.spool.lock().unwrap().depth, 0);
+    }
+
+    #[test]
+    fn a_retry_resends_that_record_alone_without_rewind() {
+        let mut f = fake(false, &[(3, Outcome::Retry("away".into()))]);
+        let st = drive(&mut f, 10);
+        assert_eq!(f.sent.iter().filter(|&&s| s == 3).count(), 2);
+        assert_eq!(f.sent.len(), 11);
+        assert_eq!(Stats::get(&st.delivered), 10);
+        assert_eq!(Stats::get(&st.retried), 1);
+        assert_eq!(st.spool.lock().unwrap().depth, 0);
+    }
+
+    #[test]
+    fn a_retry_rewinds_when_the_peer_deduplicates() {
+        // The peer loses 3 and everything sent after it in that round.
+        let mut f = fake(true, &[(3, Outcome::Retry("timeout".into()))]);
+        let st = drive(&mut f, 10);
+        let first_resend = f.sent.iter().rposition(|&s| s == 3).unwrap();
+        assert!(first_resend > 3, "{:?}", f.sent);
+        assert_eq!(&f.sent[first_resend..], &(3..10).collect::<Vec<_>>()[..]);
+        assert_eq!(Stats::get(&st.delivered), 10);
+        assert_eq!(st.spool.lock().unwrap().depth, 0);
+    }
+
+    #[test]
+    fn a_refused_record_is_counted_and_does_not_hold_the_rest() {
+        let mut f = fake(false, &[(5, Outcome::Failed("unknown topic".into()))]);
+        let st = drive(&mut f, 10);
+        assert_eq!(Stats::get(&st.delivered), 9);
+        assert_eq!(Stats::get(&st.failed), 1);
+        assert_eq!(st.spool.lock().unwrap().depth, 0);
+        assert_eq!(f.sent.len(), 10);
     }
 }
