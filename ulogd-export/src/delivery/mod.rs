@@ -224,6 +224,26 @@ impl Common {
             // Naming a directory asks for the spool.
             spool = true;
         }
+        let sync = SyncMode::parse(o.str("spool_sync")).ok_or_else(|| {
+            oerr(
+                o,
+                "spool_sync",
+                format!(
+                    "must be none, batch or always, not \"{}\"",
+                    o.str("spool_sync")
+                ),
+            )
+        })?;
+        let full = WhenFull::parse(o.str("spool_full")).ok_or_else(|| {
+            oerr(
+                o,
+                "spool_full",
+                format!(
+                    "must be drop_oldest or block, not \"{}\"",
+                    o.str("spool_full")
+                ),
+            )
+        })?;
         let spool = if spool {
             let dir = match o.str("spool_dir") {
                 "" => PathBuf::from("/var/spool/ulogd").join(o.instance()),
@@ -232,26 +252,8 @@ impl Common {
             let max = pos("spool_max_bytes", 4096)? as u64;
             let mut c = SpoolConfig::new(dir, max);
             c.segment_bytes = c.segment_bytes.min(max / 4).max(1024);
-            c.sync = SyncMode::parse(o.str("spool_sync")).ok_or_else(|| {
-                oerr(
-                    o,
-                    "spool_sync",
-                    format!(
-                        "must be none, batch or always, not \"{}\"",
-                        o.str("spool_sync")
-                    ),
-                )
-            })?;
-            c.when_full = WhenFull::parse(o.str("spool_full")).ok_or_else(|| {
-                oerr(
-                    o,
-                    "spool_full",
-                    format!(
-                        "must be drop_oldest or block, not \"{}\"",
-                        o.str("spool_full")
-                    ),
-                )
-            })?;
+            c.sync = sync;
+            c.when_full = full;
             Some(c)
         } else {
             None
