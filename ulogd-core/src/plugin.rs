@@ -173,6 +173,12 @@ pub trait Stage: Send + Sync {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+    /// For a wildcard stage ([`Inputs::All`]) whose options name keys (KAFKA's topic
+    /// template): checks at build time, once per stack, that the stack carries them.
+    /// `Err((key, message))` is reported as a start-up error naming the key.
+    fn check_wildcard(&self, _upstream: &[&KeyDef]) -> Result<(), (String, String)> {
+        Ok(())
+    }
 }
 
 /// Why a source is being run.

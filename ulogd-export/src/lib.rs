@@ -30,6 +30,10 @@ mod time;
 pub mod transport;
 mod unsupported;
 mod xml;
+// delivery: KAFKA and NATS sinks (features kafka, nats).
+pub mod delivery;
+// delivery: the on-disk spool and the KAFKA / NATS sinks.
+pub mod spool;
 
 pub use output::{set_run_as, set_run_as_user};
 pub use time::set_utc_offset_override;
@@ -53,4 +57,8 @@ pub fn register(reg: &mut ulogd_core::Registry) {
     for s in unsupported::specs() {
         reg.add(s);
     }
+    #[cfg(feature = "kafka")]
+    reg.add(delivery::kafka::spec());
+    #[cfg(feature = "nats")]
+    reg.add(delivery::nats::spec());
 }

@@ -341,6 +341,15 @@ pub(crate) fn build(
                         for &(b, l) in &ranges {
                             wildcard.extend(b..b + l);
                         }
+                        let upstream: Vec<&KeyDef> =
+                            wildcard.iter().map(|&s| &defs[s as usize]).collect();
+                        if let Err((key, why)) = stage.stage.check_wildcard(&upstream) {
+                            errors.push(err(
+                                st.line,
+                                Some(&key),
+                                format!("stack '{label}': {} ({}): {why}", stage.id, stage.plugin),
+                            ));
+                        }
                     }
                     Inputs::Keys(keys) => {
                         for k in keys {

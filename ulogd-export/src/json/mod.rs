@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use ulogd_core::{Built, Event, Inputs, Kind, OptionDef, PluginError, PluginSpec};
 
-use encode::OffsetCache;
+pub(crate) use encode::OffsetCache;
 pub(crate) use encode::{JsonOpts, TsFormat};
-use plan::Plan;
+pub(crate) use plan::Plan;
 
 use crate::output::{queue_config, queue_options, Encoder, OutputStage};
 use crate::time;
