@@ -113,3 +113,88 @@ fn arp_across_a_bridge_is_decoded_and_printed() {
         "PRINTPKT's ARP reply: {line}"
     );
 }
+
+/// 802.1Q-tagged frames across the bridge: host a sends tagged IPv4/ICMP frames (VLAN
+/// 100, priority 5) from a packet socket (this kernel has no VLAN devices), nftables
+/// logs `vlan id 100` frames in the bridge's forward hook, and NFLOG's `NFULA_VLAN`
+/// (the tag the receiving port took off the frame) becomes `oob.vlan.id` /
+/// `oob.vlan.prio` / `oob.vlan.proto`, while BASE decodes the inner IPv4/ICMP packet.
+#[test]
+fn vlan_tagged_frames_carry_their_tag() {
+    if !require(
+        "bridge VLAN NFLOG live test",
+        &[
+            &["ip", "-V"],
+            &["nft", "--version"],
+            &["python3", "--version"],
+        ],
+    ) {
+        return;
+    }
+    let g = Netns::create("st-vl", 3);
+    let (br, a, b) = (g.name(0), g.name(1), g.name(2));
+    run_in(br, &["ip", "link", "add", "br0", "type", "bridge"]);
+    run_in(br, &["ip", "link", "set", "br0", "up"]);
+    for (host, port) in [(a, "pa"), (b, "pb")] {
+        run(&[
+            "ip", "-n", br, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
+            host,
+        ]);
+        run_in(br, &["ip", "link", "set", port, "master", "br0", "up"]);
+        run_in(host, &["ip", "link", "set", "eth0", "up"]);
+    }
+    nft(
+        br,
+        "table bridge t { chain c { type filter hook forward priority 0; vlan id 100 ip protocol icmp log group 10; }; }",
+    );
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (sink, seen) = collect_sink("COLLECT");
+    reg.add(sink);
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\n\
+         stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,c:COLLECT\n\
+         [log1]\ngroup=10\nnetwork_namespace_path=\"{}\"\n",
+        g.path(0)
+    );
+    let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    engine.start().unwrap();
+    let h = engine.handle();
+    let th = std::thread::spawn(move || engine.run().unwrap());
+    // An echo request 10.10.0.1 -> 10.10.0.2 in an 802.1Q frame (TCI: PCP 5, VID 100).
+    let sender = r#"
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return (~s) & 0xffff
+icmp = struct.pack('!BBHHH', 8, 0, 0, 7, 1) + b'vlan-test'
+icmp = icmp[:2] + struct.pack('!H', csum(icmp + b'\0')) + icmp[4:]
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0,
+                 socket.inet_aton('10.10.0.1'), socket.inet_aton('10.10.0.2'))
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+eth = b'\x02\x00\x00\x00\x00\x02' + b'\x02\x00\x00\x00\x00\x01'
+frame = eth + struct.pack('!HH', 0x8100, (5 << 13) | 100) + struct.pack('!H', 0x0800) + ip + icmp
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+for _ in range(3):
+    s.send(frame)
+"#;
+    run_in(a, &["python3", "-c", sender]);
+    wait_for(&seen, 1, 5);
+    h.stop();
+    th.join().unwrap();
+    let rows = seen.lock().unwrap().clone();
+    let req = rows
+        .iter()
+        .find(|r| text(r, "ip.saddr.str").as_deref() == Some("10.10.0.1"))
+        .unwrap_or_else(|| panic!("the tagged echo request was logged: {rows:?}"));
+    assert_eq!(text(req, "oob.vlan.id").as_deref(), Some("100"), "{req:?}");
+    assert_eq!(text(req, "oob.vlan.prio").as_deref(), Some("5"), "{req:?}");
+    assert_eq!(
+        text(req, "oob.vlan.proto").as_deref(),
+        Some("33024"),
+        "0x8100: {req:?}"
+    );
+    assert_eq!(text(req, "ip.daddr.str").as_deref(), Some("10.10.0.2"));
+    assert_eq!(text(req, "icmp.type").as_deref(), Some("8"));
+}

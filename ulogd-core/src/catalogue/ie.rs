@@ -191,3 +191,13 @@ pub const POST_NAPT_DESTINATION_TRANSPORT_PORT: Ie = Ie {
     id: 228,
     name: "postNAPTDestinationTransportPort",
 };
+/// `dot1qVlanId` (unsigned16).
+pub const DOT1Q_VLAN_ID: Ie = Ie {
+    id: 243,
+    name: "dot1qVlanId",
+};
+/// `dot1qPriority` (unsigned8).
+pub const DOT1Q_PRIORITY: Ie = Ie {
+    id: 244,
+    name: "dot1qPriority",
+};

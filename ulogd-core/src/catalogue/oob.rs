@@ -36,4 +36,11 @@ family! {
     UID: u32 = Def::new("oob.uid");
     /// `oob.gid`: socket owner gid.
     GID: u32 = Def::new("oob.gid");
+    /// `oob.vlan.id`: the 802.1Q VLAN id the kernel took off the frame (NFLOG of the
+    /// bridge family, `NFULA_VLAN`).
+    VLAN_ID: u16 = Def::new("oob.vlan.id").ie(ie::DOT1Q_VLAN_ID);
+    /// `oob.vlan.prio`: its priority (PCP) bits.
+    VLAN_PRIO: u8 = Def::new("oob.vlan.prio").ie(ie::DOT1Q_PRIORITY);
+    /// `oob.vlan.proto`: its tag protocol (0x8100 802.1Q, 0x88a8 802.1ad).
+    VLAN_PROTO: u16 = Def::new("oob.vlan.proto");
 }

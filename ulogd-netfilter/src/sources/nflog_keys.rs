@@ -56,6 +56,10 @@ ulogd_core::key_list! {
         CT_REPLY_DADDR: IpAddr = ct::REPLY_DADDR,
         CT_REPLY_SPORT: u16 = ct::REPLY_SPORT,
         CT_REPLY_DPORT: u16 = ct::REPLY_DPORT,
+        // Bridge family: the VLAN tag the kernel took off the frame (new in ulogd-rs).
+        OOB_VLAN_ID: u16 = oob::VLAN_ID,
+        OOB_VLAN_PRIO: u8 = oob::VLAN_PRIO,
+        OOB_VLAN_PROTO: u16 = oob::VLAN_PROTO,
     };
 }
 
@@ -65,6 +69,13 @@ ulogd_core::key_list! {
 /// always (0 when absent), `raw.label` always. `fallback` is the time used when the
 /// message has no kernel timestamp (now for a live socket, the record time for replay).
 pub fn fill_from_repr(ev: &mut Event<'_>, r: &NflogRepr<'_>, fallback: (u32, u32), label: u8) {
+    if let Some(v) = r.vlan {
+        if let Some(tci) = v.tci {
+            ev.set(k::OOB_VLAN_ID, tci & 0x0fff);
+            ev.set(k::OOB_VLAN_PRIO, (tci >> 13) as u8);
+        }
+        ev.set_some(k::OOB_VLAN_PROTO, v.proto);
+    }
     if let Some(h) = r.packet_hdr {
         ev.set(k::OOB_HOOK, h.hook);
         ev.set(k::OOB_PROTOCOL, h.hw_protocol);
