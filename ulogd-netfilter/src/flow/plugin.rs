@@ -52,6 +52,7 @@ mod i {
     pub const MARK: usize = 27;
     pub const TOS: usize = 28;
     pub const TCLASS: usize = 29;
+    pub const VLAN: usize = 30;
 }
 
 static INPUTS: &[KeyDef] = &[
@@ -85,6 +86,7 @@ static INPUTS: &[KeyDef] = &[
     KeyDef::new("oob.mark", KeyType::U32).optional(),
     KeyDef::new("ip.tos", KeyType::U8).optional(),
     KeyDef::new("ip6.priority", KeyType::U8).optional(),
+    KeyDef::new("oob.vlan.id", KeyType::U16).optional(),
 ];
 
 /// Output positions (see [`outputs`]).
@@ -115,6 +117,7 @@ pub mod o {
     pub const IFOUT: usize = 22;
     pub const MARK: usize = 23;
     pub const TOS: usize = 24;
+    pub const VLAN: usize = 25;
 }
 
 /// Keys FLOW adds to NFCT's: `tcpControlBits` (6) and `flowEndReason` (136).
@@ -125,6 +128,7 @@ static EXTRA: &[KeyDef] = &[
     KeyDef::new("oob.ifindex_out", KeyType::U32).ietf(14),
     KeyDef::new("oob.mark", KeyType::U32).ipfix(PEN_NETFILTER, 4),
     KeyDef::new("ip.tos", KeyType::U8).ietf(5),
+    KeyDef::new("oob.vlan.id", KeyType::U16).ietf(243),
 ];
 
 /// FLOW's output keys: NFCT's own definitions (same names, types and IPFIX
@@ -254,6 +258,9 @@ fn packet_info(ev: &Event<'_>, key: &KeyFields) -> Option<PacketInfo> {
         let tos = ev.u8(if v6 { i::TCLASS } else { i::TOS }).unwrap_or(0);
         k.tos = if key.dscp { tos & 0xfc } else { tos };
     }
+    if key.vlan {
+        k.vlan = ev.u16(i::VLAN).unwrap_or(0);
+    }
     // Layer-3 bytes from the IP header, so a truncated capture still counts the
     // packet's real size.
     p.bytes = if v6 {
@@ -332,6 +339,9 @@ pub(crate) fn fill(ev: &mut Event<'_>, r: &FlowRecord, rate: u64, key: &KeyField
     }
     if key.tos || key.dscp {
         ev.set_u8(o::TOS, k.tos);
+    }
+    if key.vlan {
+        ev.set_u16(o::VLAN, k.vlan);
     }
 }
 

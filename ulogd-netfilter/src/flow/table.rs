@@ -115,6 +115,8 @@ pub struct FlowKey {
     pub ifindex_out: u32,
     /// Packet mark (when part of the key).
     pub mark: u32,
+    /// 802.1Q VLAN id (when part of the key).
+    pub vlan: u16,
 }
 
 impl std::hash::Hash for FlowKey {
@@ -133,7 +135,7 @@ impl std::hash::Hash for FlowKey {
         state.write_u64(w(&self.daddr[..8]));
         state.write_u64(w(&self.daddr[8..]));
         state.write_u64(self.ifindex_in as u64 | (self.ifindex_out as u64) << 32);
-        state.write_u64(self.mark as u64);
+        state.write_u64(self.mark as u64 | (self.vlan as u64) << 32);
     }
 }
 
