@@ -3,7 +3,6 @@
 //! failure means is the session's business.
 
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 
 use crate::net::{Endpoint, Sock};
 
@@ -53,27 +52,7 @@ impl Link {
     }
 }
 
-/// Whether a TCP peer has closed (a non-blocking peek sees EOF or an error).
-///
-/// A copy of `net.rs`'s check; the shared transport layer (another branch) makes
-/// one helper of them, and this one goes then.
+/// Whether a TCP peer has closed: the output layer's one check.
 fn tcp_peer_closed(s: &std::net::TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    // SAFETY: recv into a 1-byte buffer we own, on a socket we own.
-    let r = unsafe {
-        libc::recv(
-            s.as_raw_fd(),
-            b.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if r == 0 {
-        return true;
-    }
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted;
-    }
-    false
+    crate::transport::stream_peer_closed(s)
 }
