@@ -165,6 +165,12 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, conf: &str, args: &[&str]) -> Daemon {
+        Daemon::start_with_mode(dir, conf, args, 0o644)
+    }
+
+    /// As [`Daemon::start`], the configuration file with permissions `mode`.
+    fn start_with_mode(dir: &Path, conf: &str, args: &[&str], mode: u32) -> Daemon {
+        use std::os::unix::fs::PermissionsExt;
         let log = dir.join("daemon.log");
         let conf = format!(
             "[global]\nlogfile=\"{}\"\nloglevel=1\nthreads=0\n{conf}",
@@ -172,6 +178,7 @@ impl Daemon {
         );
         let cpath = dir.join("u.conf");
         std::fs::write(&cpath, conf).unwrap();
+        std::fs::set_permissions(&cpath, std::fs::Permissions::from_mode(mode)).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ulogd"))
             .arg("-c")
             .arg(&cpath)
@@ -620,4 +627,150 @@ fn wait_lines(p: &Path, n: u64) {
 fn uid_of(user: &str) -> Option<u32> {
     let out = Command::new("id").args(["-u", user]).output().ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// The bundled real-kernel NFLOG capture (20 packets, 32 µs).
+fn replay_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ulogd-netfilter/tests/fixtures/golden-basic/nflog.pcap")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A REPLAY section looping over the fixture at `speed` (pacing is per pass, so
+/// the rate is 20 packets per 32 µs / speed).
+fn replay_section(speed: &str) -> String {
+    format!(
+        "[replay1]\nfile=\"{}\"\nloop=1\nspeed={speed}\n",
+        replay_fixture().display()
+    )
+}
+
+/// `Key:` field of /proc/<pid>/task/<tid>/status for every thread of `pid`.
+fn task_fields(pid: u32, key: &str) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let st = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let name = st
+            .lines()
+            .find_map(|l| l.strip_prefix("Name:"))
+            .unwrap_or("?")
+            .trim()
+            .to_string();
+        if let Some(val) = st.lines().find_map(|l| l.strip_prefix(key)) {
+            v.push((name, val.trim().to_string()));
+        }
+    }
+    v
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// #14 Security: after `-u nobody` no capability is left in any set of any thread,
+/// the supplementary groups are nobody's (initgroups), outputs and the daemon log
+/// are created under umask 027 (0640) or `[global] umask`, and a world-readable
+/// configuration holding a password is warned about (without the password).
+#[test]
+fn privilege_drop_leaves_no_capabilities_and_restrictive_files() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run(&["python3", "id"]) {
+        return;
+    }
+    let Some(nobody) = uid_of("nobody") else {
+        println!("skip: no user 'nobody'");
+        return;
+    };
+    let groups_of_nobody = {
+        let mut g: Vec<String> = run(&["id", "-G", "nobody"])
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        g.sort();
+        g
+    };
+    // (config mode, [global] umask line, expected output mode, expect the warning)
+    for (conf_mode, umask, file_mode, warn) in [
+        (0o644, "", 0o640, true),
+        (0o640, "umask=077\n", 0o600, false),
+    ] {
+        let dir = tmpdir(&format!("hd-privs{conf_mode:o}"));
+        let out = dir.join("out.json");
+        let secret = "S3cretPassw0rd";
+        let conf = format!(
+            "{umask}stack=replay1:REPLAY,base1:BASE,ip2str1:IP2STR,json1:JSON\n{}\
+             [json1]\nfile=\"{}\"\nsync=1\n\
+             [pg1]\ndb=\"ulogd\"\nhost=\"127.0.0.1\"\nuser=\"ulogd\"\npass=\"{secret}\"\n",
+            replay_section("0.00001"),
+            out.display()
+        );
+        let d = Daemon::start_with_mode(&dir, &conf, &["-u", "nobody"], conf_mode);
+        let pid = d.child.id();
+        wait_lines(&out, 1);
+        for key in ["Uid:", "Gid:"] {
+            for (t, v) in task_fields(pid, key) {
+                let want = if key == "Uid:" {
+                    nobody.to_string()
+                } else {
+                    run(&["id", "-g", "nobody"]).trim().to_string()
+                };
+                assert!(
+                    v.split_whitespace().all(|x| x == want),
+                    "thread {t}: {key} {v}"
+                );
+            }
+        }
+        let threads = task_fields(pid, "CapEff:").len();
+        for key in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+            for (t, v) in task_fields(pid, key) {
+                assert_eq!(v, "0000000000000000", "thread {t}: {key} {v}");
+            }
+        }
+        for (t, v) in task_fields(pid, "NoNewPrivs:") {
+            assert_eq!(v, "1", "thread {t}: NoNewPrivs");
+        }
+        for (t, v) in task_fields(pid, "Groups:") {
+            let mut g: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+            g.sort();
+            assert_eq!(g, groups_of_nobody, "thread {t}: supplementary groups");
+        }
+        let log = d.stop();
+        assert!(log.contains("dropped privileges to user 'nobody'"), "{log}");
+        assert!(
+            !log.contains(secret),
+            "the password is in the daemon log\n{log}"
+        );
+        let warned = log.contains("holds a password and the file is world-readable");
+        assert_eq!(warned, warn, "config mode {conf_mode:o}\n{log}");
+        assert_eq!(mode_of(&out), file_mode, "{}", out.display());
+        assert_eq!(mode_of(&d_log(&dir)), file_mode, "daemon log");
+        let (good, bad, _, whole) = json_lines(&out);
+        assert!(good > 0 && bad == 0 && whole, "{good} {bad} {whole}");
+        println!(
+            "-u nobody (config {conf_mode:o}, umask {}): {threads} threads, \
+             CapInh/CapPrm/CapEff/CapAmb 0, NoNewPrivs 1, groups {groups_of_nobody:?}, \
+             out.json {:o}, daemon.log {:o}, warning {warned}, {good} lines",
+            if umask.is_empty() {
+                "027 default"
+            } else {
+                "077"
+            },
+            mode_of(&out),
+            mode_of(&d_log(&dir)),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn d_log(dir: &Path) -> PathBuf {
+    dir.join("daemon.log")
 }
