@@ -774,3 +774,93 @@ fn privilege_drop_leaves_no_capabilities_and_restrictive_files() {
 fn d_log(dir: &Path) -> PathBuf {
     dir.join("daemon.log")
 }
+
+/// #14: SIGHUP, SIGUSR1 and SIGUSR2 in a tight loop (2000 signals, ~3 s) during a REPLAY
+/// burst into JSON: every line parses, their number is JSON's `written` and REPLAY's
+/// `replayed`, SIGTERM still ends the daemon with 0 within a few seconds.
+#[test]
+fn signal_storm_loses_no_line_and_does_not_deadlock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run(&["python3"]) {
+        return;
+    }
+    let dir = tmpdir("hd-storm");
+    let out = dir.join("out.json");
+    let conf = format!(
+        "stack=replay1:REPLAY,base1:BASE,ip2str1:IP2STR,json1:JSON\n{}\
+         [json1]\nfile=\"{}\"\n",
+        replay_section("0.008"),
+        out.display()
+    );
+    let mut d = Daemon::start(&dir, &conf, &[]);
+    let pid = d.child.id() as libc::pid_t;
+    let before = lines_of(&out).0;
+    let t0 = Instant::now();
+    let mut sent = 0u32;
+    for i in 0..2000u32 {
+        let sig = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2][(i % 3) as usize];
+        // SAFETY: signalling our own child.
+        assert_eq!(
+            unsafe { libc::kill(pid, sig) },
+            0,
+            "daemon gone after {i} signals"
+        );
+        sent += 1;
+        // 2000 signals over about 3 s: bursts of 50 back to back.
+        if i % 50 == 49 {
+            std::thread::sleep(Duration::from_millis(75));
+        }
+    }
+    let storm = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "the daemon died in the storm:\n{}",
+        d.log_text()
+    );
+    let during = lines_of(&out).0;
+    assert!(during > before, "the burst went on during the storm");
+    // No deadlock: SIGTERM ends it within 10 s.
+    let t_term = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(10);
+    let st = loop {
+        if let Some(st) = d.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < end,
+            "deadlock: no exit 10 s after SIGTERM\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stop_time = t_term.elapsed();
+    let log = d.log_text();
+    assert!(st.success(), "exit {st}\n{log}");
+    let (good, bad, _, whole) = json_lines(&out);
+    assert_eq!(bad, 0, "torn or broken JSON lines");
+    assert!(whole, "the file ends with a whole line");
+    let replayed = counter(&log, "replay1", "replayed");
+    let written = counter(&log, "json1", "written");
+    let counted = counter(&log, "json1", "lost") + counter(&log, "json1", "dropped");
+    let usr1 = log.lines().filter(|l| l.contains("json1 (")).count();
+    println!(
+        "signal storm: {sent} signals in {:?}, {during} lines by then, SIGTERM exit in {:?}, \
+         {usr1} counter dumps logged",
+        storm, stop_time
+    );
+    assert_eq!(
+        written, good,
+        "JSON's written counter is the lines in the file"
+    );
+    table(
+        "signal storm (HUP/USR1/USR2 x2000)",
+        replayed,
+        good,
+        counted,
+    );
+    assert_eq!(counted, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
