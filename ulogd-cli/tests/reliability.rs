@@ -707,13 +707,15 @@ fn privilege_drop_leaves_no_capabilities_and_restrictive_files() {
         let out = dir.join("out.json");
         let secret = "S3cretPassw0rd";
         let conf = format!(
-            "{umask}stack=replay1:REPLAY,base1:BASE,ip2str1:IP2STR,json1:JSON\n{}\
+            "{umask}stack=replay1:REPLAY,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON\n{}\
              [json1]\nfile=\"{}\"\nsync=1\n\
              [pg1]\ndb=\"ulogd\"\nhost=\"127.0.0.1\"\nuser=\"ulogd\"\npass=\"{secret}\"\n",
             replay_section("0.00001"),
             out.display()
         );
-        let d = Daemon::start_with_mode(&dir, &conf, &["-u", "nobody"], conf_mode);
+        // Worker threads and IFINDEX's rtnetlink thread exist before the drop: the
+        // check covers every thread, not only the one that called setuid.
+        let d = Daemon::start_with_mode(&dir, &conf, &["-u", "nobody", "-t", "2"], conf_mode);
         let pid = d.child.id();
         wait_lines(&out, 1);
         for key in ["Uid:", "Gid:"] {
