@@ -921,3 +921,60 @@ fn kill_9_mid_burst_leaves_whole_lines() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Review §3: a symbolic link planted where the pid file goes must not make root
+/// truncate its target; the daemon refuses to start and says why.
+#[test]
+fn pid_file_symlink_is_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run(&[]) {
+        return;
+    }
+    let dir = tmpdir("hd-pidlink");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious root-owned content\n").unwrap();
+    let link = dir.join("ulogd.pid");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let conf = dir.join("u.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\nlogfile=\"{}\"\nstack=replay1:REPLAY,base1:BASE,ip2str1:IP2STR,json1:JSON\n\
+             [replay1]\nfile=\"{}\"\n[json1]\nfile=\"{}\"\n",
+            dir.join("daemon.log").display(),
+            replay_fixture().display(),
+            dir.join("out.json").display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(&link)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    println!("pid file symlink: exit {}, {}", o.status, err.trim());
+    assert!(!o.status.success());
+    assert!(
+        err.contains("is a symbolic link; refusing to follow it"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious root-owned content\n",
+        "the link's target was written"
+    );
+    // A regular pid file still works (the REPLAY pass ends, the daemon exits 0).
+    std::fs::remove_file(&link).unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(&link)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
