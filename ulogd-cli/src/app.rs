@@ -184,7 +184,7 @@ pub fn run(cli: Cli) -> ExitCode {
         ExitCode::FAILURE
     };
     if cli.uid.is_some() {
-        if let Err(e) = daemon::no_new_privs() {
+        if let Err(e) = daemon::prepare_drop() {
             return fatal(e);
         }
     }

@@ -165,11 +165,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, conf: &str, args: &[&str]) -> Daemon {
-        Daemon::start_with_mode(dir, conf, args, 0o644)
+        Daemon::start_with_mode(dir, conf, args, 0o644, &[])
     }
 
-    /// As [`Daemon::start`], the configuration file with permissions `mode`.
-    fn start_with_mode(dir: &Path, conf: &str, args: &[&str], mode: u32) -> Daemon {
+    /// As [`Daemon::start`], the configuration file with permissions `mode`, the
+    /// daemon started through `wrap` (a command that ends by exec-ing its arguments,
+    /// so the pid is the daemon's) unless it is empty.
+    fn start_with_mode(dir: &Path, conf: &str, args: &[&str], mode: u32, wrap: &[&str]) -> Daemon {
         use std::os::unix::fs::PermissionsExt;
         let log = dir.join("daemon.log");
         let conf = format!(
@@ -179,7 +181,15 @@ impl Daemon {
         let cpath = dir.join("u.conf");
         std::fs::write(&cpath, conf).unwrap();
         std::fs::set_permissions(&cpath, std::fs::Permissions::from_mode(mode)).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_ulogd"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_ulogd")),
+        };
+        let child = cmd
             .arg("-c")
             .arg(&cpath)
             .args(args)
@@ -698,11 +708,29 @@ fn privilege_drop_leaves_no_capabilities_and_restrictive_files() {
         g.sort();
         g
     };
-    // (config mode, [global] umask line, expected output mode, expect the warning)
-    for (conf_mode, umask, file_mode, warn) in [
-        (0o644, "", 0o640, true),
-        (0o640, "umask=077\n", 0o600, false),
+    // Started the way a service manager with `AmbientCapabilities=CAP_NET_ADMIN`
+    // would: CAP_NET_ADMIN in the inheritable and ambient sets.
+    let capsh: &[&str] = &[
+        "capsh",
+        "--inh=cap_net_admin",
+        "--addamb=cap_net_admin",
+        "--",
+        "-c",
+        "exec \"$0\" \"$@\"",
+    ];
+    let with_capsh = ok(&["sh", "-c", "command -v capsh"]);
+    if !with_capsh {
+        println!("note: capsh not installed: the ambient/inheritable case is not run");
+    }
+    // (config mode, [global] umask line, expected output mode, expect the warning, wrapper)
+    for (conf_mode, umask, file_mode, warn, wrap) in [
+        (0o644, "", 0o640, true, &[][..]),
+        (0o640, "umask=077\n", 0o600, false, &[][..]),
+        (0o600, "", 0o640, false, capsh),
     ] {
+        if !wrap.is_empty() && !with_capsh {
+            continue;
+        }
         let dir = tmpdir(&format!("hd-privs{conf_mode:o}"));
         let out = dir.join("out.json");
         let secret = "S3cretPassw0rd";
@@ -715,7 +743,7 @@ fn privilege_drop_leaves_no_capabilities_and_restrictive_files() {
         );
         // Worker threads and IFINDEX's rtnetlink thread exist before the drop: the
         // check covers every thread, not only the one that called setuid.
-        let d = Daemon::start_with_mode(&dir, &conf, &["-u", "nobody", "-t", "2"], conf_mode);
+        let d = Daemon::start_with_mode(&dir, &conf, &["-u", "nobody", "-t", "2"], conf_mode, wrap);
         let pid = d.child.id();
         wait_lines(&out, 1);
         for key in ["Uid:", "Gid:"] {
@@ -758,13 +786,18 @@ fn privilege_drop_leaves_no_capabilities_and_restrictive_files() {
         let (good, bad, _, whole) = json_lines(&out);
         assert!(good > 0 && bad == 0 && whole, "{good} {bad} {whole}");
         println!(
-            "-u nobody (config {conf_mode:o}, umask {}): {threads} threads, \
+            "-u nobody (config {conf_mode:o}, umask {}{}): {threads} threads, \
              CapInh/CapPrm/CapEff/CapAmb 0, NoNewPrivs 1, groups {groups_of_nobody:?}, \
              out.json {:o}, daemon.log {:o}, warning {warned}, {good} lines",
             if umask.is_empty() {
                 "027 default"
             } else {
                 "077"
+            },
+            if wrap.is_empty() {
+                ""
+            } else {
+                ", started with CAP_NET_ADMIN inheritable+ambient"
             },
             mode_of(&out),
             mode_of(&d_log(&dir)),

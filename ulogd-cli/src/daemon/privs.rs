@@ -111,9 +111,56 @@ fn clear_capabilities() -> Result<(), String> {
     no_new_privs()
 }
 
-/// `PR_SET_NO_NEW_PRIVS` is per thread and inherited by threads created later, so
-/// the daemon sets it (with `-u`) before it starts any thread, and again at the drop.
-pub fn no_new_privs() -> Result<(), String> {
+/// Before any thread exists (with `-u`): empties the inheritable and ambient sets
+/// while keeping the permitted and effective ones the sources need to open, and
+/// sets `PR_SET_NO_NEW_PRIVS`. All three are per thread and inherited by threads
+/// created later; `setuid` empties permitted/effective/ambient in every thread but
+/// not the inheritable set, which a service manager may have filled
+/// (`AmbientCapabilities=` fills both), so it has to be empty before the first
+/// thread is spawned.
+pub fn prepare_drop() -> Result<(), String> {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget writes two data structs (version 3) for a valid header.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(format!("capget: {}", std::io::Error::last_os_error()));
+    }
+    for d in &mut data {
+        d.inheritable = 0;
+    }
+    // SAFETY: capset reads a valid header and two data structs (version 3).
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
+    if r != 0 {
+        return Err(format!(
+            "capset (clearing the inheritable set): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: prctl with integer arguments only (EINVAL before Linux 4.3: no ambient set).
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    no_new_privs()
+}
+
+/// `PR_SET_NO_NEW_PRIVS` is per thread and inherited by threads created later.
+fn no_new_privs() -> Result<(), String> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(format!(
