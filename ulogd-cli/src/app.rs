@@ -30,6 +30,49 @@ fn report_errors(errors: &[ulogd_core::ConfigError]) {
     eprintln!("ulogd: {} problem(s) found; nothing started", errors.len());
 }
 
+/// The first option of `cfg` holding a password: a non-empty `pass=` or a
+/// `connstring` with a `password` in it. Returns (section, key, line).
+fn secret_in(cfg: &ConfigFile) -> Option<(&str, &str, usize)> {
+    cfg.sections.iter().find_map(|sec| {
+        sec.entries.iter().find_map(|e| {
+            let secret = match e.key.as_str() {
+                "pass" | "password" => !e.value.is_empty(),
+                "connstring" => {
+                    // key=value form (`password=...`) or a URI with `user:password@`.
+                    let v = e.value.to_ascii_lowercase();
+                    let uri_pass = v.split_once("://").is_some_and(|(_, rest)| {
+                        rest.split_once('@')
+                            .is_some_and(|(user, _)| user.contains(':'))
+                    });
+                    v.contains("password") || uri_pass
+                }
+                _ => false,
+            };
+            secret.then_some((sec.name.as_str(), e.key.as_str(), e.line))
+        })
+    })
+}
+
+/// ulogd2 does not warn; a PostgreSQL password in a 0644 file is readable by every
+/// local account, so say so at every start (the value itself is never logged).
+fn warn_if_secret_is_world_readable(cfg: &ConfigFile) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((section, key, line)) = secret_in(cfg) else {
+        return;
+    };
+    let Ok(meta) = std::fs::metadata(&cfg.origin) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o004 != 0 {
+        log::warn!(
+            "{}:{line}: [{section}] {key} holds a password and the file is world-readable              (mode {mode:04o}); every local user can read it: chmod o-r {} (e.g. 0640 root:ulogd)",
+            cfg.origin.display(),
+            cfg.origin.display()
+        );
+    }
+}
+
 /// Runs the command line; the exit code says whether it worked.
 pub fn run(cli: Cli) -> ExitCode {
     if cli.version {
@@ -96,6 +139,10 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(k) = cli.keyspool {
         s.keyspool = k.max(1);
     }
+    if !cli.check {
+        // Before the daemon log and every output is opened (outputs open at start).
+        daemon::set_umask(s.umask);
+    }
     if cli.check {
         let _ = daemon::log::init(LogTarget::Stdout, 7, false);
     } else if let Err(e) =
@@ -109,6 +156,7 @@ pub fn run(cli: Cli) -> ExitCode {
             "no configuration file: using the embedded default (NFLOG group 0 to standard output)"
         );
     }
+    warn_if_secret_is_world_readable(&cfg);
     let engine = Engine::from_stacks(&reg, &cfg, &global.stacks, global.settings.clone());
     let mut engine = match engine {
         Ok(e) => e,
@@ -135,6 +183,11 @@ pub fn run(cli: Cli) -> ExitCode {
         eprintln!("ulogd: {msg}");
         ExitCode::FAILURE
     };
+    if cli.uid.is_some() {
+        if let Err(e) = daemon::prepare_drop() {
+            return fatal(e);
+        }
+    }
     let _pid = match cli
         .pidfile
         .as_deref()
@@ -178,5 +231,29 @@ pub fn run(cli: Cli) -> ExitCode {
     match res {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fatal(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> ConfigFile {
+        ConfigFile::parse(Path::new("t.conf"), text).unwrap()
+    }
+
+    #[test]
+    fn secrets_are_found_in_pass_and_connstrings_only() {
+        let c = cfg("[global]\nstack=a:NFLOG,b:PGSQL\n[b]\npass=\"x\"\n");
+        assert_eq!(secret_in(&c), Some(("b", "pass", 4)));
+        let c = cfg("[b]\nconnstring=\"host=db password=x\"\n");
+        assert_eq!(secret_in(&c).map(|s| s.1), Some("connstring"));
+        let c = cfg("[b]\nconnstring=\"postgresql://u:pw@db/ulogd\"\n");
+        assert_eq!(secret_in(&c).map(|s| s.1), Some("connstring"));
+        assert_eq!(
+            secret_in(&cfg("[b]\nconnstring=\"postgresql://u@db/ulogd\"\n")),
+            None
+        );
+        assert_eq!(secret_in(&cfg("[b]\npass=\"\"\nuser=\"u\"\n")), None);
     }
 }

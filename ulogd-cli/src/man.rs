@@ -50,6 +50,11 @@ pub const GLOBAL: &[(&str, &str, &str)] = &[
         "Allow a metrics_listen address that is not loopback (default 0: refused).",
     ),
     (
+        "umask",
+        "OCTAL",
+        "File-creation mask set before the daemon log and outputs are opened (default 027: files 0640).",
+    ),
+    (
         "plugin",
         "PATH",
         "Accepted for ulogd2 compatibility and ignored: every plugin is built in.",

@@ -33,6 +33,10 @@ pub struct Settings {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `metrics_allow_remote`: allow a `metrics_listen` address that is not loopback.
     pub metrics_allow_remote: bool,
+    /// `umask` (octal, default 027): the file-creation mask the daemon sets before
+    /// opening its log and outputs, so packet contents (and PWSNIFF passwords) land in
+    /// files 0640 rather than the 0644 or 0666 an inherited mask would give.
+    pub umask: u32,
 }
 
 impl Default for Settings {
@@ -44,6 +48,7 @@ impl Default for Settings {
             keyspool: 64,
             metrics_listen: None,
             metrics_allow_remote: false,
+            umask: 0o027,
         }
     }
 }
@@ -86,6 +91,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "keyspool",
     "metrics_listen",
     "metrics_allow_remote",
+    "umask",
 ];
 
 impl Global {
@@ -189,6 +195,17 @@ impl Global {
                         e.line,
                         "metrics_allow_remote",
                         format!("metrics_allow_remote must be 0 or 1, not \"{}\"", e.value),
+                    )),
+                },
+                "umask" => match u32::from_str_radix(e.value.trim(), 8) {
+                    Ok(v @ 0..=0o777) => settings.umask = v,
+                    _ => errors.push(err(
+                        e.line,
+                        "umask",
+                        format!(
+                            "umask must be an octal mask from 000 to 777 such as 027, not \"{}\"",
+                            e.value
+                        ),
                     )),
                 },
                 "plugin" => log::debug!(
@@ -310,6 +327,17 @@ mod tests {
     fn global(text: &str) -> Result<Global, Vec<ConfigError>> {
         let cfg = ConfigFile::parse(std::path::Path::new("t.conf"), text).unwrap();
         Global::from_config(&cfg)
+    }
+
+    #[test]
+    fn umask_defaults_to_027_and_is_octal() {
+        let g = global("[global]\nstack=a:NFLOG,b:LOGEMU\n").unwrap();
+        assert_eq!(g.settings.umask, 0o027);
+        let g = global("[global]\numask=077\nstack=a:NFLOG,b:LOGEMU\n").unwrap();
+        assert_eq!(g.settings.umask, 0o077);
+        let e = global("[global]\numask=\"0999\"\nstack=a:NFLOG,b:LOGEMU\n").unwrap_err();
+        assert_eq!(e[0].key.as_deref(), Some("umask"));
+        assert!(e[0].message.contains("octal"), "{}", e[0].message);
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod signals;
 
 pub use metrics::MetricsServer;
 pub use pidfile::PidFile;
-pub use privs::drop_privileges;
+pub use privs::{drop_privileges, prepare_drop, set_umask};
 pub use signals::Signals;
 
 /// Detaches from the terminal (`-d`). Must run before any thread is started: the

@@ -13,13 +13,37 @@ pub struct PidFile {
 impl PidFile {
     pub fn create(path: &Path) -> Result<PidFile, String> {
         use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opened as root, before `-u`: a symbolic link planted in the pid file's
+        // directory (often owned by the service user) must not make root truncate
+        // whatever it points to, so links are refused and only a regular file is
+        // written.
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| format!("cannot open pid file {}: {e}", path.display()))?;
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    format!(
+                        "pid file {} is a symbolic link; refusing to follow it (remove it, or \
+                         point -p at the real file)",
+                        path.display()
+                    )
+                } else {
+                    format!("cannot open pid file {}: {e}", path.display())
+                }
+            })?;
+        let meta = f.metadata().map_err(|e| e.to_string())?;
+        if !meta.file_type().is_file() {
+            return Err(format!(
+                "pid file {} is not a regular file; refusing to write to it",
+                path.display()
+            ));
+        }
         let mut lock = libc::flock {
             l_type: libc::F_WRLCK as libc::c_short,
             l_whence: libc::SEEK_SET as libc::c_short,
