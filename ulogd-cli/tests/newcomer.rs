@@ -1,0 +1,206 @@
+//! What a newcomer trips over (issue 17): an instance id with no section, duplicate and
+//! unused sections, a silent start, a closed stdout, control bytes echoed to the
+//! terminal, `--check` stopping at the first syntax error. Each test runs the real
+//! binary.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn ulogd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        .args(args)
+        .output()
+        .expect("run ulogd")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nc-newcomer-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, body: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+fn pcap() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ulogd-netfilter/tests/fixtures/golden-basic/nflog.pcap")
+}
+
+/// The review's base.conf with `emu1:LOGEMU` renamed `emu2:LOGEMU` in the stack only.
+const TYPO: &str = "[global]\n\
+    stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,print1:PRINTPKT,emu2:LOGEMU\n\
+    [log1]\ngroup=0\n\
+    [emu1]\nfile=\"/tmp/nc-never-written.log\"\nsync=1\n";
+
+#[test]
+fn instance_id_typo_is_refused_with_file_line_and_did_you_mean() {
+    let d = tmpdir("typo");
+    let c = write(&d, "typo-id.conf", TYPO.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "accepted: {}", stdout(&o));
+    assert!(
+        err.contains(&format!("{c}:2:")),
+        "no file:line of the stack line: {err}"
+    );
+    assert!(
+        err.contains("'emu2' (LOGEMU) has no [emu2] section"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean [emu1]?"), "{err}");
+    // The same file without --check starts nothing and writes nothing.
+    let o = ulogd(&["-c", &c]);
+    assert!(!o.status.success());
+    assert!(!Path::new("/tmp/nc-never-written.log").exists());
+}
+
+#[test]
+fn missing_section_for_a_plugin_without_options_is_fine() {
+    // BASE, IFINDEX, IP2STR and PRINTPKT have no options: ulogd2 needs no section for
+    // them either. LOGEMU has options and a section.
+    let d = tmpdir("nooptions");
+    let body = TYPO.replace("emu2:LOGEMU", "emu1:LOGEMU");
+    let c = write(&d, "ok.conf", body.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("source log1 (NFLOG): group=0"), "{out}");
+    assert!(
+        out.contains("output emu1 (LOGEMU): file=/tmp/nc-never-written.log"),
+        "{out}"
+    );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+#[test]
+fn duplicate_section_is_an_error_and_unused_section_a_warning() {
+    let d = tmpdir("dup");
+    let body = "[global]\nstack=log1:NFLOG,emu1:LOGEMU\n\
+        [log1]\ngroup=0\n[emu1]\nfile=\"/tmp/nc-x.log\"\n[log1]\ngroup=8\n";
+    let c = write(&d, "dup.conf", body.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&format!(
+            "{c}:7: section [log1] is defined twice (first at line 3)"
+        )),
+        "{err}"
+    );
+
+    let body = "[global]\nstack=log1:NFLOG,base1:BASE,j1:JSON\n\
+        [log1]\ngroup=0\n[j1]\nfile=\"/tmp/nc-x.log\"\n[json9]\nfile=\"/tmp/nc-y.json\"\n";
+    let c = write(&d, "unused.conf", body.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "ulogd: warning: {c}:7: section [json9] is not used by any stack"
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn start_says_which_config_and_where_each_output_goes() {
+    let d = tmpdir("start");
+    let out = d.join("out.json");
+    let body = format!(
+        "[global]\nlogfile=\"{d}/daemon.log\"\n\
+         stack=r:REPLAY,b:BASE,s:IP2STR,j:JSON\n\
+         [r]\nfile=\"{p}\"\n[j]\nfile=\"{o}\"\n[unused1]\nx=1\n",
+        d = d.display(),
+        p = pcap().display(),
+        o = out.display()
+    );
+    let c = write(&d, "start.conf", body.as_bytes());
+    let o = ulogd(&["-c", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let log = std::fs::read_to_string(d.join("daemon.log")).unwrap();
+    for want in [
+        format!("using configuration file {c}"),
+        format!("source r (REPLAY): file={}", pcap().display()),
+        format!("output j (JSON): file={}", out.display()),
+        format!("warning: {c}: 1 section(s) not used by any stack: [unused1] (line 8)"),
+    ] {
+        assert!(err.contains(&want), "stderr lacks {want:?}: {err}");
+        // At notice level (5), the default loglevel.
+        assert!(
+            log.lines().any(|l| l.contains("<5>") && l.contains(&want)),
+            "daemon log lacks {want:?} at <5>: {log}"
+        );
+    }
+    assert!(std::fs::metadata(&out).unwrap().len() > 0);
+}
+
+/// Runs `ulogd args | (read one line and close)`: stdout closed early.
+fn closed_stdout(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut so = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    so.read_exact(&mut one).unwrap();
+    drop(so);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn closed_stdout_does_not_panic() {
+    for args in [&["-i", "REPLAY"][..], &["--list-plugins"][..]] {
+        let o = closed_stdout(args);
+        let err = stderr(&o);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn control_bytes_from_the_config_are_escaped() {
+    let d = tmpdir("esc");
+    let c = write(&d, "esc.conf", b"\x1b[2J\x1b[31mRED\n");
+    let o = ulogd(&["--check", "-c", &c]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(!err.contains('\x1b'), "raw ESC echoed: {err:?}");
+    assert!(err.contains("\\x1b[2J\\x1b[31mRED"), "{err}");
+}
+
+#[test]
+fn check_reports_every_syntax_error() {
+    let d = tmpdir("multi");
+    let c = write(
+        &d,
+        "multi.conf",
+        b"[global]\nstack=a:NFLOG,b:LOGEMU extra\n[bad\n= nokey\n[b]\n",
+    );
+    let o = ulogd(&["--check", "-c", &c]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    for line in [2, 3, 4] {
+        assert!(err.contains(&format!("{c}:{line}:")), "line {line}: {err}");
+    }
+    assert!(err.contains("3 syntax errors"), "{err}");
+}
