@@ -9,6 +9,7 @@ use ulogd_core::Registry;
 
 /// Options that say where a source listens or an output writes, in the order shown.
 const WHERE_KEYS: &[&str] = &[
+    "mode",
     "group",
     "queue_num",
     "nlgroup",
@@ -17,7 +18,6 @@ const WHERE_KEYS: &[&str] = &[
     "socket_path",
     "socket",
     "dest",
-    "device",
     "host",
     "port",
     "db",
@@ -51,6 +51,16 @@ pub fn instance_lines(reg: &Registry, cfg: &ConfigFile, stacks: &[StackSpec]) ->
                     .unwrap_or_else(|| def.default.to_string());
                 if value.is_empty() {
                     continue;
+                }
+                // JSON and friends: `file=` matters only in file mode, the address
+                // only in the others.
+                if let Some(mode) = parts.iter().find(|p: &&String| p.starts_with("mode=")) {
+                    let file_mode = mode.eq_ignore_ascii_case("mode=file");
+                    let is_file_key = *key == "file";
+                    let is_addr_key = matches!(*key, "host" | "port" | "socket_path");
+                    if (file_mode && is_addr_key) || (!file_mode && is_file_key) {
+                        continue;
+                    }
                 }
                 parts.push(format!("{key}={value}"));
             }

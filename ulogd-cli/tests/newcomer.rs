@@ -3,7 +3,6 @@
 //! terminal, `--check` stopping at the first syntax error. Each test runs the real
 //! binary.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -136,7 +135,7 @@ fn start_says_which_config_and_where_each_output_goes() {
     for want in [
         format!("using configuration file {c}"),
         format!("source r (REPLAY): file={}", pcap().display()),
-        format!("output j (JSON): file={}", out.display()),
+        format!("output j (JSON): mode=file file={}", out.display()),
         format!("warning: {c}: 1 section(s) not used by any stack: [unused1] (line 8)"),
     ] {
         assert!(err.contains(&want), "stderr lacks {want:?}: {err}");
@@ -149,19 +148,22 @@ fn start_says_which_config_and_where_each_output_goes() {
     assert!(std::fs::metadata(&out).unwrap().len() > 0);
 }
 
-/// Runs `ulogd args | (read one line and close)`: stdout closed early.
+/// Runs `ulogd args` with a stdout pipe whose reader is already gone, so the first
+/// write fails with EPIPE every time (what `| head -1` does, without the race).
 fn closed_stdout(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ulogd"))
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two fresh descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned here only.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    Command::new(env!("CARGO_BIN_EXE_ulogd"))
         .args(args)
-        .stdout(Stdio::piped())
+        .stdout(Stdio::from(write))
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut so = child.stdout.take().unwrap();
-    let mut one = [0u8; 1];
-    so.read_exact(&mut one).unwrap();
-    drop(so);
-    child.wait_with_output().unwrap()
+        .output()
+        .unwrap()
 }
 
 #[test]
