@@ -118,10 +118,19 @@ pub fn unused_section_summary(cfg: &ConfigFile, stacks: &[StackSpec]) -> Option<
             )
         })
         .collect();
+    const SHOWN: usize = 5;
+    let more = if names.len() > SHOWN {
+        format!(
+            " and {} more (`ulogd --check` lists them)",
+            names.len() - SHOWN
+        )
+    } else {
+        String::new()
+    };
     Some(format!(
-        "{}: {} section(s) not used by any stack: {}",
+        "{}: {} section(s) not used by any stack: {}{more}",
         cfg.origin.display(),
         unused.len(),
-        names.join(", ")
+        names[..names.len().min(SHOWN)].join(", ")
     ))
 }

@@ -206,3 +206,45 @@ fn check_reports_every_syntax_error() {
     }
     assert!(err.contains("3 syntax errors"), "{err}");
 }
+
+#[test]
+fn many_unused_sections_make_one_short_start_line() {
+    // Debian's sample ulogd.conf prepares ~25 sections for commented-out stacks.
+    let d = tmpdir("many");
+    let mut body = format!(
+        "[global]\nlogfile=\"{d}/daemon.log\"\nstack=r:REPLAY,b:BASE,s:IP2STR,j:JSON\n\
+         [r]\nfile=\"{p}\"\n[j]\nfile=\"{d}/out.json\"\n",
+        d = d.display(),
+        p = pcap().display()
+    );
+    for i in 1..=7 {
+        body.push_str(&format!("[spare{i}]\n"));
+    }
+    let c = write(&d, "many.conf", body.as_bytes());
+    let o = ulogd(&["-c", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warn: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.contains("not used by any stack"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warn.len(), 1, "{warn:?}");
+    assert!(
+        warn[0].contains("7 section(s) not used by any stack: [spare1] (line 8)")
+            && warn[0].contains("[spare5] (line 12) and 2 more (`ulogd --check` lists them)")
+            && !warn[0].contains("[spare6]"),
+        "{}",
+        warn[0]
+    );
+    // --check lists every one.
+    let o = ulogd(&["--check", "-c", &c]);
+    assert_eq!(
+        stderr(&o)
+            .lines()
+            .filter(|l| l.contains("is not used by any stack"))
+            .count(),
+        7,
+        "{}",
+        stderr(&o)
+    );
+}
