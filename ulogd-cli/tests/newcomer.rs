@@ -248,3 +248,19 @@ fn many_unused_sections_make_one_short_start_line() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_missing_section_is_reported_once_per_id() {
+    let d = tmpdir("once");
+    let body = "[global]\nstack=r:REPLAY,b:BASE,m1:FLOW\nstack=m1:FLOW,j:JSON\n\
+        [r]\nfile=\"x.pcap\"\n[j]\n";
+    let c = write(&d, "once.conf", body.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("has no [m1] section").count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{c}:2: stack 'r:REPLAY,b:BASE,m1:FLOW'")),
+        "{err}"
+    );
+}

@@ -122,6 +122,7 @@ pub(crate) fn build(
         ));
     }
 
+    let mut missing_reported: Vec<String> = Vec::new();
     // Which instance each stack element is, or None if it failed.
     let mut resolved: Vec<Vec<Option<usize>>> = Vec::new();
     for (si, st) in stacks.iter().enumerate() {
@@ -274,11 +275,16 @@ pub(crate) fn build(
                     // Checked after building (which opens nothing) so that a plugin
                     // refused outright (MYSQL: "not supported") says that instead.
                     Ok(_) if section.is_none() && !spec.options.is_empty() => {
-                        errors.push(err(
-                            st.line,
-                            Some("stack"),
-                            missing_section_message(cfg, stacks, &label, &el.id, spec.name),
-                        ));
+                        // Once per id, at its first stack, not again for every stack
+                        // that names it.
+                        if !missing_reported.contains(&el.id) {
+                            missing_reported.push(el.id.clone());
+                            errors.push(err(
+                                st.line,
+                                Some("stack"),
+                                missing_section_message(cfg, stacks, &label, &el.id, spec.name),
+                            ));
+                        }
                         row.push(None);
                         continue;
                     }
