@@ -4,13 +4,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ulogd_core::config::ConfigFile;
+use ulogd_core::config::{escape_control, ConfigFile};
 use ulogd_core::global::Global;
 use ulogd_core::{Engine, LogTarget, Registry};
 
 use crate::daemon;
 use crate::flags::Cli;
 use crate::info;
+use crate::startup;
 
 const DEFAULT_CONFIG: &str = "/etc/ulogd.conf";
 const EMBEDDED: &str = include_str!("default.conf");
@@ -25,7 +26,7 @@ fn registry() -> Registry {
 
 fn report_errors(errors: &[ulogd_core::ConfigError]) {
     for e in errors {
-        eprintln!("ulogd: {e}");
+        eprintln!("ulogd: {}", escape_control(&e.to_string()));
     }
     eprintln!("ulogd: {} problem(s) found; nothing started", errors.len());
 }
@@ -75,6 +76,9 @@ fn warn_if_secret_is_world_readable(cfg: &ConfigFile) {
 
 /// Runs the command line; the exit code says whether it worked.
 pub fn run(cli: Cli) -> ExitCode {
+    if cli.version || cli.man.is_some() || cli.list_plugins || cli.info.is_some() || cli.check {
+        daemon::quiet_sigpipe();
+    }
     if cli.version {
         println!(
             "ulogd-rs {} (ulogd2 2.0.8 compatible)",
@@ -111,14 +115,21 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 
     let cfg = match &cli.configfile {
-        Some(p) => ConfigFile::load(p),
-        None if Path::new(DEFAULT_CONFIG).exists() => ConfigFile::load(Path::new(DEFAULT_CONFIG)),
-        None => ConfigFile::parse(Path::new("<embedded default>"), EMBEDDED),
+        Some(p) => ConfigFile::load_all(p),
+        None if Path::new(DEFAULT_CONFIG).exists() => {
+            ConfigFile::load_all(Path::new(DEFAULT_CONFIG))
+        }
+        None => ConfigFile::parse_all(Path::new("<embedded default>"), EMBEDDED),
     };
     let cfg = match cfg {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("ulogd: {e}");
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("ulogd: {}", escape_control(&e.to_string()));
+            }
+            if errors.len() > 1 {
+                eprintln!("ulogd: {} syntax errors; nothing started", errors.len());
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -151,11 +162,12 @@ pub fn run(cli: Cli) -> ExitCode {
         eprintln!("ulogd: {e}");
         return ExitCode::FAILURE;
     }
-    if cfg.origin == Path::new("<embedded default>") {
-        log::info!(
-            "no configuration file: using the embedded default (NFLOG group 0 to standard output)"
-        );
-    }
+    let config_notice = if cfg.origin == Path::new("<embedded default>") {
+        "no configuration file: using the embedded default (NFLOG group 0 to standard output)"
+            .to_string()
+    } else {
+        format!("using configuration file {}", cfg.origin.display())
+    };
     warn_if_secret_is_world_readable(&cfg);
     let engine = Engine::from_stacks(&reg, &cfg, &global.stacks, global.settings.clone());
     let mut engine = match engine {
@@ -165,12 +177,33 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let unused = startup::unused_section_warnings(&cfg, &global.stacks);
+    let instances = startup::instance_lines(&reg, &cfg, &global.stacks);
     if cli.check {
+        for w in &unused {
+            eprintln!("ulogd: warning: {w}");
+        }
         println!("{}: configuration OK", cfg.origin.display());
         for line in engine.describe() {
             println!("  {line}");
         }
+        for line in &instances {
+            println!("  {line}");
+        }
         return ExitCode::SUCCESS;
+    }
+    // At notice level (5, shown by default) and, when not daemonised and not already
+    // copied there by -v, on stderr too: the first thing a newcomer needs to know is
+    // which file is in use and where the lines go.
+    let also_stderr = !cli.daemon && !cli.verbose;
+    let notice = |msg: &str| {
+        log::warn!("{msg}");
+        if also_stderr {
+            eprintln!("ulogd: {msg}");
+        }
+    };
+    if let Some(w) = startup::unused_section_summary(&cfg, &global.stacks) {
+        notice(&format!("warning: {w}"));
     }
     if cli.daemon {
         if let Err(e) = daemon::detach() {
@@ -207,6 +240,10 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     if let Err(e) = engine.start() {
         return fatal(e.to_string());
+    }
+    notice(&config_notice);
+    for line in &instances {
+        notice(line);
     }
     // Bound before privileges are dropped (a port below 1024 stays possible) and
     // before READY=1, so a scrape right after systemd says "started" is answered.

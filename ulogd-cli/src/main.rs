@@ -12,6 +12,7 @@ mod daemon;
 mod flags;
 mod info;
 mod man;
+mod startup;
 
 fn main() -> std::process::ExitCode {
     app::run(flags::parse())

@@ -115,7 +115,7 @@ fn errors_name_file_line_and_key() {
     // PRINTPKT needs IFINDEX and IP2STR before it, as in ulogd2.
     let p = tmp(
         "needy.conf",
-        "[global]\nstack=log1:NFLOG,base1:BASE,p1:PRINTPKT,emu1:LOGEMU\n",
+        "[global]\nstack=log1:NFLOG,base1:BASE,p1:PRINTPKT,emu1:LOGEMU\n[log1]\n[emu1]\n",
     );
     let t = text(&ulogd(&["--check", "-c", p.to_str().unwrap()]));
     assert!(t.contains(":2: stack 'log1:NFLOG,base1:BASE,p1:PRINTPKT,emu1:LOGEMU': p1 (PRINTPKT) needs key 'oob.in'"), "{t}");

@@ -359,7 +359,7 @@ fn sigusr2_exports_every_flow_while_running() {
              stack=rep:REPLAY,base:BASE,meter:FLOW\n\
              stack=meter:FLOW,ip2str:IP2STR,json:JSON\n\
              [rep]\nfile=\"{pcap}\"\nloop=1\nspeed=1\n\
-             [json]\nfile=\"{o}\"\nsync=1\n",
+             [meter]\n[json]\nfile=\"{o}\"\nsync=1\n",
             d = dir.display(),
             pcap = capture().display(),
             o = out.display()
@@ -432,7 +432,7 @@ fn check_shows_the_stacking_graph_in_ini_and_toml() {
     let c = dir.join("c.conf");
     std::fs::write(
         &c,
-        "[global]\nstack=r:REPLAY,b:BASE,m1:FLOW\nstack=m1:FLOW,m2:FLOW\nstack=m2:FLOW,m1:FLOW\n[r]\nfile=\"x.pcap\"\n",
+        "[global]\nstack=r:REPLAY,b:BASE,m1:FLOW\nstack=m1:FLOW,m2:FLOW\nstack=m2:FLOW,m1:FLOW\n[r]\nfile=\"x.pcap\"\n[m1]\n[m2]\n",
     )
     .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_ulogd"))

@@ -177,6 +177,17 @@ fn conf(threads: usize, keyspool: usize, stacks: &[&str], extra: &str) -> String
         s.push_str(&format!("stack={st}\n"));
     }
     s.push_str(extra);
+    // Every instance needs its section, as in ulogd2 (empty is fine); appended last so
+    // that the stack= lines keep their line numbers.
+    for st in stacks {
+        for el in st.split(',') {
+            let id = el.split(':').next().unwrap_or_default();
+            let header = format!("[{id}]\n");
+            if !s.contains(&header) {
+                s.push_str(&header);
+            }
+        }
+    }
     s
 }
 

@@ -28,3 +28,16 @@ pub fn detach() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Restores the default SIGPIPE action for the commands that only print (`--version`,
+/// `--list-plugins`, `-i`, `--check`): Rust ignores SIGPIPE, so `println!` into a
+/// closed pipe (`ulogd --list-plugins | head -1`) would panic with a backtrace. The
+/// default action ends the process quietly, as `ls | head -1` does. The daemon itself
+/// keeps SIGPIPE ignored: a vanished socket peer is an error to report, not a death.
+pub fn quiet_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL has no preconditions; called
+    // before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -28,7 +28,15 @@ use super::{ConfigFile, Entry, Section, SyntaxError};
 const EXCERPT_CHARS: usize = 40;
 
 /// Parses ulogd.conf ini syntax. `origin` is only used to label the result and errors.
+/// Stops at nothing: the first error is returned; [`parse_ini_all`] has them all.
 pub fn parse_ini(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> {
+    parse_ini_all(origin, text).map_err(|mut v| v.swap_remove(0))
+}
+
+/// Like [`parse_ini`], but every syntax error of the file, in line order, so that
+/// `--check` can list them all in one run. A bad line is skipped and parsing goes on.
+pub fn parse_ini_all(origin: &Path, text: &str) -> Result<ConfigFile, Vec<SyntaxError>> {
+    let mut errors: Vec<SyntaxError> = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut sections: Vec<Section> = Vec::new();
     let err = |line: usize, message: String| SyntaxError {
@@ -46,7 +54,13 @@ pub fn parse_ini(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> {
         }
 
         if let Some(rest) = line.strip_prefix('[') {
-            let name = parse_header(rest).map_err(|m| err(line_no, m))?;
+            let name = match parse_header(rest) {
+                Ok(n) => n,
+                Err(m) => {
+                    errors.push(err(line_no, m));
+                    continue;
+                }
+            };
             sections.push(Section {
                 name,
                 line: line_no,
@@ -55,9 +69,15 @@ pub fn parse_ini(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> {
             continue;
         }
 
-        let (key, value) = parse_entry(line).map_err(|m| err(line_no, m))?;
+        let (key, value) = match parse_entry(line) {
+            Ok(kv) => kv,
+            Err(m) => {
+                errors.push(err(line_no, m));
+                continue;
+            }
+        };
         let Some(section) = sections.last_mut() else {
-            return Err(err(
+            errors.push(err(
                 line_no,
                 format!(
                     "option \"{}\" appears before any [section] header; \
@@ -65,6 +85,7 @@ pub fn parse_ini(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> {
                     excerpt(&key)
                 ),
             ));
+            continue;
         };
         section.entries.push(Entry {
             key,
@@ -73,6 +94,9 @@ pub fn parse_ini(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> {
         });
     }
 
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     Ok(ConfigFile {
         origin: origin.to_path_buf(),
         sections,

@@ -11,7 +11,7 @@ mod toml_fmt;
 
 use std::path::{Path, PathBuf};
 
-pub use ini::parse_ini;
+pub use ini::{parse_ini, parse_ini_all};
 pub use toml_fmt::parse_toml;
 
 /// One `key=value` line of a section.
@@ -62,6 +62,28 @@ impl ConfigFile {
         self.sections.iter().find(|s| s.name == name)
     }
 
+    /// Sections that no stack element names (`global` is always used), in file order.
+    /// ulogd2 ignores them silently; they are almost always a typo of an instance id,
+    /// so the daemon warns about them.
+    pub fn unused_sections(&self, used_ids: &[&str]) -> Vec<&Section> {
+        self.sections
+            .iter()
+            .filter(|s| s.name != "global" && !used_ids.contains(&s.name.as_str()))
+            .collect()
+    }
+
+    /// Sections whose name already appeared above: `(first, repeat)`. ulogd2 silently
+    /// uses the first; a second `[log1]` is never what the author meant.
+    pub fn duplicate_sections(&self) -> Vec<(&Section, &Section)> {
+        let mut out = Vec::new();
+        for (i, s) in self.sections.iter().enumerate() {
+            if let Some(first) = self.sections[..i].iter().find(|f| f.name == s.name) {
+                out.push((first, s));
+            }
+        }
+        out
+    }
+
     /// Parses `text`, choosing the syntax from `origin`'s extension: `.toml` is TOML,
     /// anything else is ulogd.conf ini syntax.
     pub fn parse(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> {
@@ -70,6 +92,29 @@ impl ConfigFile {
         } else {
             parse_ini(origin, text)
         }
+    }
+
+    /// Like [`ConfigFile::parse`], but every syntax error of an ini file, not only the
+    /// first (TOML's parser stops at its first error).
+    pub fn parse_all(origin: &Path, text: &str) -> Result<ConfigFile, Vec<SyntaxError>> {
+        if origin.extension().is_some_and(|e| e == "toml") {
+            parse_toml(origin, text).map_err(|e| vec![e])
+        } else {
+            parse_ini_all(origin, text)
+        }
+    }
+
+    /// Like [`ConfigFile::load`], but every syntax error of the file.
+    pub fn load_all(path: &Path) -> Result<ConfigFile, Vec<SyntaxError>> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            vec![SyntaxError {
+                file: path.to_path_buf(),
+                line: 0,
+                message: format!("cannot read: {e}"),
+            }]
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        Self::parse_all(path, &text)
     }
 
     /// Reads and parses a file.
@@ -84,6 +129,25 @@ impl ConfigFile {
     }
 }
 
+/// `text` with control characters shown as escapes (`\x1b`, `\t`), so that an error
+/// echoing a line of a hostile or garbage file cannot clear or recolour the terminal.
+pub fn escape_control(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A syntax error in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}:{line}: {message}", file.display())]
@@ -94,4 +158,40 @@ pub struct SyntaxError {
     pub line: usize,
     /// What is wrong, in words a sysadmin understands.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_control_shows_escapes_and_keeps_text() {
+        assert_eq!(escape_control("\x1b[2Jok\tä\u{7f}"), "\\x1b[2Jok\\tä\\x7f");
+        assert_eq!(escape_control("a\u{85}b"), "a\\u{85}b");
+    }
+
+    #[test]
+    fn parse_all_collects_every_syntax_error() {
+        let e =
+            ConfigFile::parse_all(Path::new("m.conf"), "[global]\na=1 x\n[bad\n= v\n").unwrap_err();
+        let lines: Vec<usize> = e.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4]);
+        // The single-error API still gives the first.
+        let one = ConfigFile::parse(Path::new("m.conf"), "[global]\na=1 x\n[bad\n").unwrap_err();
+        assert_eq!(one.line, 2);
+    }
+
+    #[test]
+    fn duplicate_and_unused_sections() {
+        let c = ConfigFile::parse(Path::new("d.conf"), "[global]\n[a]\n[b]\n[a]\n[c]\n").unwrap();
+        let d = c.duplicate_sections();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].0.line, d[0].1.line), (2, 4));
+        let unused: Vec<&str> = c
+            .unused_sections(&["a"])
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(unused, vec!["b", "c"]);
+    }
 }

@@ -58,6 +58,34 @@ fn stack_label(s: &StackSpec) -> String {
         .join(",")
 }
 
+/// The error for a stack instance whose plugin has options but whose `[id]` section is
+/// missing, with a "did you mean" drawn from the sections no stack uses.
+fn missing_section_message(
+    cfg: &ConfigFile,
+    stacks: &[StackSpec],
+    label: &str,
+    id: &str,
+    plugin: &str,
+) -> String {
+    let used: Vec<&str> = stacks
+        .iter()
+        .flat_map(|s| s.elems.iter().map(|e| e.id.as_str()))
+        .collect();
+    let unused: Vec<&str> = cfg
+        .unused_sections(&used)
+        .into_iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    let hint = match crate::options::suggest(id, &unused) {
+        Some(s) => format!(" (did you mean [{s}]?)"),
+        None => String::new(),
+    };
+    format!(
+        "stack '{label}': instance '{id}' ({plugin}) has no [{id}] section{hint}; \
+         add one, even if empty, to run {plugin} on its defaults"
+    )
+}
+
 /// The plugin name shown for instances given as objects (`EngineBuilder::source`,
 /// `EngineBuilder::stage`) rather than built from a registered plugin.
 pub(crate) const OBJECT_PLUGIN: &str = "object";
@@ -83,6 +111,18 @@ pub(crate) fn build(
         message,
     };
 
+    for (first, again) in cfg.duplicate_sections() {
+        errors.push(err(
+            again.line,
+            None,
+            format!(
+                "section [{}] is defined twice (first at line {}); merge the two or rename one",
+                again.name, first.line
+            ),
+        ));
+    }
+
+    let mut missing_reported: Vec<String> = Vec::new();
     // Which instance each stack element is, or None if it failed.
     let mut resolved: Vec<Vec<Option<usize>>> = Vec::new();
     for (si, st) in stacks.iter().enumerate() {
@@ -226,6 +266,25 @@ pub(crate) fn build(
                             None,
                             format!("[{}] ({}): {}", el.id, spec.name, e),
                         ));
+                        row.push(None);
+                        continue;
+                    }
+                    // ulogd2 refuses an instance whose plugin has options but whose
+                    // `[id]` section is missing ("error during configure of plugin");
+                    // running on defaults would write to a path nobody asked for.
+                    // Checked after building (which opens nothing) so that a plugin
+                    // refused outright (MYSQL: "not supported") says that instead.
+                    Ok(_) if section.is_none() && !spec.options.is_empty() => {
+                        // Once per id, at its first stack, not again for every stack
+                        // that names it.
+                        if !missing_reported.contains(&el.id) {
+                            missing_reported.push(el.id.clone());
+                            errors.push(err(
+                                st.line,
+                                Some("stack"),
+                                missing_section_message(cfg, stacks, &label, &el.id, spec.name),
+                            ));
+                        }
                         row.push(None);
                         continue;
                     }

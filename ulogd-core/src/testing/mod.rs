@@ -181,8 +181,16 @@ pub fn run(
     sections: &str,
     threads: usize,
 ) -> Result<Report, String> {
-    let text =
+    let mut text =
         format!("[global]\nlogfile=\"stdout\"\nthreads={threads}\nstack={stack}\n{sections}\n");
+    // Every instance needs a section, as in ulogd2; an instance the caller gave no
+    // options gets an empty one (appended last, so the caller's lines keep their numbers).
+    for el in stack.split(',') {
+        let id = el.split(':').next().unwrap_or_default().trim();
+        if !sections.contains(&format!("[{id}]")) {
+            text.push_str(&format!("[{id}]\n"));
+        }
+    }
     let engine = Engine::from_str(registry, "test.conf", &text).map_err(|e| {
         e.iter()
             .map(|x| x.to_string())
