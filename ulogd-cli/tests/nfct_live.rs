@@ -202,6 +202,9 @@ struct CtLine {
     orig: HashMap<String, String>,
     reply: HashMap<String, String>,
     id: Option<u64>,
+    /// Seconds left and TCP state, where conntrack prints them (NEW / UPDATE).
+    timeout: Option<u64>,
+    state: Option<String>,
 }
 
 fn parse_ct_line(line: &str) -> Option<CtLine> {
@@ -219,6 +222,16 @@ fn parse_ct_line(line: &str) -> Option<CtLine> {
     l.proto = toks.next()?.parse().ok()?;
     let mut srcs = 0;
     for t in toks {
+        if srcs == 0 && !t.contains('=') {
+            if let Ok(n) = t.parse() {
+                l.timeout = Some(n);
+            } else if t
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+            {
+                l.state = Some(t.to_string());
+            }
+        }
         let Some((k, v)) = t.split_once('=') else {
             continue;
         };
@@ -522,6 +535,43 @@ fn event_mode_without_hash_matches_conntrack_events() {
     assert!(rows.iter().any(|r| uint(r, "ct.event") == Some(1)
         && uint(r, "orig.l4.dport") == Some(7001)
         && matches!(get(r, "ct.labels"), Some(OwnedValue::Bytes(b)) if b.first() == Some(&8))));
+    // The TCP flow's NEW / UPDATE records carry its TCP state as conntrack -E printed
+    // it (ct.tcp.state, TCP_CONNTRACK_* numbers), and a time left (ct.timeout).
+    let state_code = |s: &str| match s {
+        "NONE" => 0,
+        "SYN_SENT" => 1,
+        "SYN_RECV" => 2,
+        "ESTABLISHED" => 3,
+        "FIN_WAIT" => 4,
+        "CLOSE_WAIT" => 5,
+        "LAST_ACK" => 6,
+        "TIME_WAIT" => 7,
+        "CLOSE" => 8,
+        _ => 9,
+    };
+    let mut theirs_states: Vec<u64> = ev
+        .iter()
+        .filter(|l| l.proto == 6 && ours(l) && l.event != "DESTROY")
+        .filter_map(|l| l.state.as_deref().map(state_code))
+        .collect();
+    let mut mine_states: Vec<u64> = rows
+        .iter()
+        .filter(|r| {
+            uint(r, "orig.ip.protocol") == Some(6) && matches!(uint(r, "ct.event"), Some(1 | 2))
+        })
+        .filter_map(|r| uint(r, "ct.tcp.state"))
+        .collect();
+    theirs_states.sort_unstable();
+    mine_states.sort_unstable();
+    assert!(!theirs_states.is_empty(), "{ev:#?}");
+    assert_eq!(
+        mine_states, theirs_states,
+        "TCP states as conntrack -E printed them"
+    );
+    assert!(rows
+        .iter()
+        .filter(|r| uint(r, "orig.ip.protocol") == Some(6) && uint(r, "ct.event") == Some(1))
+        .all(|r| uint(r, "ct.timeout").is_some() && uint(r, "ct.status").is_some()));
     // Every NEW / UPDATE / DESTROY conntrack -E printed is one record of ours with
     // the same event type and tuples (in the same order per flow).
     let code = |e: &str| match e {

@@ -18,6 +18,10 @@ family! {
     ZONE: u16 = Def::new("ct.zone");
     /// `ct.status`: `IPS_*` status bits.
     STATUS: u32 = Def::new("ct.status");
+    /// `ct.tcp.state`: `TCP_CONNTRACK_*` state of a TCP entry (NFCT).
+    TCP_STATE: u8 = Def::new("ct.tcp.state");
+    /// `ct.timeout`: seconds the entry has left (NFCT).
+    TIMEOUT: u32 = Def::new("ct.timeout");
     /// `ct.proto`: layer-4 protocol of the attached entry.
     PROTO: u8 = Def::new("ct.proto");
     /// `ct.orig.saddr`.

@@ -78,6 +78,11 @@ ulogd_core::key_list! {
         NAT_DST: bool = flow::NAT_DST,
         NAT_IP_DADDR: IpAddr = flow::NAT_IP_DADDR,
         NAT_L4_DPORT: u16 = flow::NAT_L4_DPORT,
+        // The entry's status bits, TCP state and time left (what XML's <meta> shows
+        // as libnetfilter_conntrack prints it; new in ulogd-rs).
+        CT_STATUS: u32 = ct::STATUS,
+        CT_TCP_STATE: u8 = ct::TCP_STATE,
+        CT_TIMEOUT: u32 = ct::TIMEOUT,
     };
 }
 
@@ -126,6 +131,10 @@ pub struct CtFlow {
     pub kstart: Option<u64>,
     /// Kernel stop time in ns (DESTROY with `nf_conntrack_timestamp`).
     pub kstop: Option<u64>,
+    /// `CTA_PROTOINFO_TCP_STATE` of a TCP entry.
+    pub tcp_state: Option<u8>,
+    /// `CTA_TIMEOUT`: seconds left.
+    pub timeout: Option<u32>,
 }
 
 impl CtFlow {
@@ -138,6 +147,8 @@ impl CtFlow {
             mark: r.mark.unwrap_or(0),
             id: r.id.unwrap_or(0),
             status: r.status.unwrap_or(0),
+            tcp_state: r.tcp_state(),
+            timeout: r.timeout,
             zone: r.zone.or(r.orig.and_then(|t| t.zone)),
             counters_orig: r.counters_orig.unwrap_or_default(),
             counters_reply: r.counters_reply.unwrap_or_default(),
@@ -256,6 +267,11 @@ pub fn fill(ev: &mut Event<'_>, f: &CtFlow, event: u32, start: Option<Ts>, end: 
     ev.set(k::OOB_FAMILY, f.family);
     ev.set(k::OOB_PROTOCOL, 0);
     ev.set_some(k::CT_ZONE, f.zone.filter(|&z| z != 0));
+    if f.status != 0 {
+        ev.set(k::CT_STATUS, f.status);
+    }
+    ev.set_some(k::CT_TCP_STATE, f.tcp_state);
+    ev.set_some(k::CT_TIMEOUT, f.timeout);
     if f.labels_len > 0 {
         ev.set(k::CT_LABELS, &f.labels[..f.labels_len as usize]);
     }
