@@ -282,11 +282,21 @@ fn metrics_move_during_a_burst_add_up_and_pass_promtool() {
     if overruns == 0 {
         assert_eq!(src, 3000, "every echo request of the burst arrived");
     }
-    // Generic per-plugin series: JSON's own count of lines written.
-    let written = m
-        .get("ulogd_plugin_stat{id=\"j\",plugin=\"JSON\",counter=\"written\"}")
+    // Generic per-plugin series: JSON's own count of lines that reached the file
+    // (its queue writes at 64 KiB or on its 1 s tick, so it catches up within ~1 s).
+    let key = "ulogd_plugin_stat{id=\"j\",plugin=\"JSON\",counter=\"written\"}";
+    let mut written = m
+        .get(key)
         .copied()
         .expect("JSON's written counter as ulogd_plugin_stat");
+    let end = Instant::now() + Duration::from_secs(3);
+    while (written as u64) < upstream && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+        written = parse(&scrape(&ns, 9613))
+            .get(key)
+            .copied()
+            .unwrap_or(written);
+    }
     assert_eq!(
         written as u64, upstream,
         "JSON wrote a line per event consumed"

@@ -653,29 +653,26 @@ fn pgsql_schema_call_and_verbatim_insert() {
 }
 
 /// ulogd2 refuses a stack when a column names a key no plugin of it produces
-/// (``cannot find key `foo.bar' in stack``); ours used to write NULL. Now the stack's
-/// rows are refused and counted, with an error naming the column, key and table.
+/// (``cannot find key `foo.bar' in stack``); ours used to write NULL. Now it is a
+/// start-up error naming the column, the key, the table and the stack: the columns
+/// are read when the output starts and checked against every stack bound to it.
 #[test]
 fn pgsql_column_without_key_is_an_error_naming_it() {
     let Some(pg) = PgDb::create() else { return };
-    log_path();
     pg.q("create table custom (_id serial, orig_ip_saddr_str inet, foo_bar text)");
     let reg = registry(&flows());
-    let report = testing::run(
+    let err = testing::run(
         &reg,
         "src:SRC,ip2str1:IP2STR,pgc:PGSQL",
         &format!("[ip2str1]\n{}", pg.section("pgc", "custom", "INSERT", "")),
         0,
     )
-    .unwrap();
-    assert_eq!(report.get("pgc", "rows"), Some(0));
-    assert_eq!(report.get("pgc", "rejected"), Some(4));
-    assert_eq!(pg.q("select count(*) from custom"), "0\n");
-    let log = log_text();
+    .expect_err("a column no key fills stops the start");
     assert!(
-        log.contains("PGSQL [pgc]: column foo_bar (key foo.bar) of public.custom: no plugin in the stack produces it"),
-        "{log}"
+        err.contains("PGSQL [pgc]: column foo_bar (key foo.bar) of public.custom: no plugin of stack 'src:SRC,ip2str1:IP2STR,pgc:PGSQL' produces it"),
+        "{err}"
     );
+    assert_eq!(pg.q("select count(*) from custom"), "0\n");
 }
 
 /// `ulogd --check` builds every stack without opening anything: building a PGSQL

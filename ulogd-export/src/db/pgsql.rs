@@ -168,16 +168,24 @@ impl Shared {
 
     /// Which key (position in `names`) fills each column; `None` (and an error in
     /// the log) when a column has no key.
+    /// The columns of `t` no key of `names` fills, as "column c (key k)".
+    fn missing(t: &Table, names: &[String]) -> Vec<String> {
+        t.cols
+            .iter()
+            .filter(|c| !names.iter().any(|n| *n == column_to_key(c)))
+            .map(|c| format!("column {c} (key {})", column_to_key(c)))
+            .collect()
+    }
+
     fn plan(&self, t: &Table, names: &[String]) -> Option<Vec<u32>> {
         let mut plan = Vec::with_capacity(t.cols.len());
-        let mut missing = Vec::new();
         for c in &t.cols {
             let key = column_to_key(c);
-            match names.iter().rposition(|n| *n == key) {
-                Some(p) => plan.push(p as u32),
-                None => missing.push(format!("column {c} (key {key})")),
+            if let Some(p) = names.iter().rposition(|n| *n == key) {
+                plan.push(p as u32);
             }
         }
+        let missing = Self::missing(t, names);
         if missing.is_empty() {
             return Some(plan);
         }
@@ -557,6 +565,9 @@ struct StackPlan {
 
 struct Pgsql {
     sh: Arc<Shared>,
+    /// Every stack's upstream key names, from the bind step: checked against the
+    /// columns at start, so a column no key fills is a start-up error.
+    bound: Mutex<Vec<(String, Vec<String>)>>,
     ring: usize,
     plans: RwLock<Vec<(usize, Arc<StackPlan>)>>,
     tx: Mutex<Option<Sender<Msg>>>,
@@ -627,6 +638,15 @@ impl Pgsql {
 }
 
 impl Stage for Pgsql {
+    fn bind(&self, keys: &ulogd_core::StackKeys<'_>) -> Result<ulogd_core::BindState, PluginError> {
+        let names = keys.wildcard.iter().map(|d| d.name.to_string()).collect();
+        self.bound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((keys.stack.to_string(), names));
+        Ok(ulogd_core::BindState::none())
+    }
+
     fn start(&self) -> Result<(), PluginError> {
         let sh = &self.sh;
         let client = match sh.target.connect() {
@@ -635,6 +655,23 @@ impl Stage for Pgsql {
                 sh.learn_columns(&mut c).map_err(|e| {
                     PluginError::new(format!("PGSQL: {e} ({})", sh.target.describe))
                 })?;
+                // So is a column no plugin of a stack fills (ulogd2 wrote NULL).
+                if let Some(t) = sh.columns.get() {
+                    for (stack, names) in
+                        self.bound.lock().unwrap_or_else(|e| e.into_inner()).iter()
+                    {
+                        let missing = Shared::missing(t, names);
+                        if !missing.is_empty() {
+                            return Err(PluginError::new(format!(
+                                "PGSQL [{}]: {} of {}.{}: no plugin of stack '{stack}' produces it (fix the column name, add the plugin that makes the key, or drop the column)",
+                                sh.id,
+                                missing.join(", "),
+                                sh.schema,
+                                sh.table
+                            )));
+                        }
+                    }
+                }
                 Some(c)
             }
             Err(e) => {
@@ -877,6 +914,7 @@ pub(crate) fn spec() -> PluginSpec {
                 .map_err(|m| err("procedure", &m))?;
             Ok(Built::Stage {
                 stage: Arc::new(Pgsql {
+                    bound: Mutex::new(Vec::new()),
                     sh: Arc::new(Shared {
                         id: ctx.id.to_string(),
                         target,

@@ -305,7 +305,8 @@ mod tests {
 
     #[test]
     fn key_table_matches_positions() {
-        assert_eq!(NFCT_KEYS.len(), k::NAT_L4_DPORT.pos() + 1);
+        assert_eq!(NFCT_KEYS.len(), k::CT_TIMEOUT.pos() + 1);
+        assert_eq!(NFCT_KEYS[k::CT_TCP_STATE.pos()].name, "ct.tcp.state");
         assert_eq!(NFCT_KEYS[k::CT_EVENT.pos()].name, "ct.event");
         assert_eq!(NFCT_KEYS[k::OOB_PROTOCOL.pos()].name, "oob.protocol");
         assert_eq!(NFCT_KEYS[k::ICMP_TYPE.pos()].name, "icmp.type");
