@@ -27,6 +27,59 @@ fn wait_for(seen: &Collected, n: usize, secs: u64) {
     }
 }
 
+/// Three namespaces: 0 holds bridge `br0`, 1 and 2 are hosts whose `eth0` is a port of
+/// it (with `addrs`' addresses when given); `rules` are loaded in the bridge's.
+fn bridge(prefix: &str, addrs: [Option<&str>; 2], rules: &str) -> Netns {
+    let g = Netns::create(prefix, 3);
+    let br = g.name(0);
+    run_in(br, &["ip", "link", "add", "br0", "type", "bridge"]);
+    run_in(br, &["ip", "link", "set", "br0", "up"]);
+    for (i, port) in ["pa", "pb"].into_iter().enumerate() {
+        let host = g.name(i + 1);
+        run(&[
+            "ip", "-n", br, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
+            host,
+        ]);
+        run_in(br, &["ip", "link", "set", port, "master", "br0", "up"]);
+        if let Some(addr) = addrs[i] {
+            run_in(host, &["ip", "addr", "add", addr, "dev", "eth0"]);
+        }
+        run_in(host, &["ip", "link", "set", "eth0", "up"]);
+    }
+    nft(br, rules);
+    g
+}
+
+/// Runs `stack` (ending in COLLECT) with NFLOG `group` in the bridge's namespace
+/// while `traffic` runs; the collected rows.
+fn collect_while(
+    g: &Netns,
+    group: u16,
+    stack: &str,
+    n: usize,
+    traffic: impl FnOnce(),
+) -> Vec<Vec<(String, OwnedValue)>> {
+    let mut reg = Registry::new();
+    ulogd_netfilter::register(&mut reg);
+    let (sink, seen) = collect_sink("COLLECT");
+    reg.add(sink);
+    let conf = format!(
+        "[global]\nlogfile=\"stdout\"\nstack={stack}\n\
+         [log1]\ngroup={group}\nnetwork_namespace_path=\"{}\"\n",
+        g.path(0)
+    );
+    let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
+    engine.start().unwrap();
+    let h = engine.handle();
+    let th = std::thread::spawn(move || engine.run().unwrap());
+    traffic();
+    wait_for(&seen, n, 5);
+    h.stop();
+    th.join().unwrap();
+    let rows = seen.lock().unwrap().clone();
+    rows
+}
+
 #[test]
 fn arp_across_a_bridge_is_decoded_and_printed() {
     if !require(
@@ -36,52 +89,23 @@ fn arp_across_a_bridge_is_decoded_and_printed() {
         return;
     }
     // 0: the bridge, 1 and 2: hosts.
-    let g = Netns::create("st-br", 3);
-    let (br, a, b) = (g.name(0), g.name(1), g.name(2));
-    run_in(br, &["ip", "link", "add", "br0", "type", "bridge"]);
-    run_in(br, &["ip", "link", "set", "br0", "up"]);
-    for (host, port, addr) in [(a, "pa", "10.9.0.1/24"), (b, "pb", "10.9.0.2/24")] {
-        run(&[
-            "ip", "-n", br, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
-            host,
-        ]);
-        run_in(br, &["ip", "link", "set", port, "master", "br0", "up"]);
-        run_in(host, &["ip", "addr", "add", addr, "dev", "eth0"]);
-        run_in(host, &["ip", "link", "set", "eth0", "up"]);
-    }
-    nft(
-        br,
+    let g = bridge(
+        "st-br",
+        [Some("10.9.0.1/24"), Some("10.9.0.2/24")],
         "table bridge t { chain c { type filter hook forward priority 0; ether type arp log group 9; }; }",
     );
-
-    let mut reg = Registry::new();
-    ulogd_netfilter::register(&mut reg);
-    let (sink, seen) = collect_sink("COLLECT");
-    reg.add(sink);
-    let conf = format!(
-        "[global]\nlogfile=\"stdout\"\n\
-         stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,print1:PRINTPKT,c:COLLECT\n\
-         [log1]\ngroup=9\nnetwork_namespace_path=\"{}\"\n",
-        g.path(0)
+    let a = g.name(1);
+    let rows = collect_while(
+        &g,
+        9,
+        "log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,print1:PRINTPKT,c:COLLECT",
+        2,
+        || {
+            // The ping needs ARP first: request a → b (broadcast), reply b → a.
+            let pinged = (0..3).any(|_| ok_in(a, &["ping", "-c", "1", "-W", "1", "10.9.0.2"]));
+            assert!(pinged, "the hosts reach each other across the bridge");
+        },
     );
-    let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
-    engine.start().unwrap();
-    let h = engine.handle();
-    let th = std::thread::spawn(move || engine.run().unwrap());
-    // The ping needs ARP first: request a → b (broadcast), reply b → a.
-    let mut pinged = false;
-    for _ in 0..3 {
-        if ok_in(a, &["ping", "-c", "1", "-W", "1", "10.9.0.2"]) {
-            pinged = true;
-            break;
-        }
-    }
-    assert!(pinged, "the hosts reach each other across the bridge");
-    wait_for(&seen, 2, 5);
-    h.stop();
-    th.join().unwrap();
-
-    let rows = seen.lock().unwrap().clone();
     let req = rows
         .iter()
         .find(|r| text(r, "arp.operation").as_deref() == Some("1"))
@@ -131,36 +155,12 @@ fn vlan_tagged_frames_carry_their_tag() {
     ) {
         return;
     }
-    let g = Netns::create("st-vl", 3);
-    let (br, a, b) = (g.name(0), g.name(1), g.name(2));
-    run_in(br, &["ip", "link", "add", "br0", "type", "bridge"]);
-    run_in(br, &["ip", "link", "set", "br0", "up"]);
-    for (host, port) in [(a, "pa"), (b, "pb")] {
-        run(&[
-            "ip", "-n", br, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
-            host,
-        ]);
-        run_in(br, &["ip", "link", "set", port, "master", "br0", "up"]);
-        run_in(host, &["ip", "link", "set", "eth0", "up"]);
-    }
-    nft(
-        br,
+    let g = bridge(
+        "st-vl",
+        [None, None],
         "table bridge t { chain c { type filter hook forward priority 0; vlan id 100 ip protocol icmp log group 10; }; }",
     );
-    let mut reg = Registry::new();
-    ulogd_netfilter::register(&mut reg);
-    let (sink, seen) = collect_sink("COLLECT");
-    reg.add(sink);
-    let conf = format!(
-        "[global]\nlogfile=\"stdout\"\n\
-         stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,c:COLLECT\n\
-         [log1]\ngroup=10\nnetwork_namespace_path=\"{}\"\n",
-        g.path(0)
-    );
-    let mut engine = Engine::from_str(&reg, "live.conf", &conf).unwrap_or_else(|e| panic!("{e:?}"));
-    engine.start().unwrap();
-    let h = engine.handle();
-    let th = std::thread::spawn(move || engine.run().unwrap());
+    let a = g.name(1);
     // An echo request 10.10.0.1 -> 10.10.0.2 in an 802.1Q frame (TCI: PCP 5, VID 100).
     let sender = r#"
 import socket, struct
@@ -179,11 +179,15 @@ s.bind(('eth0', 0))
 for _ in range(3):
     s.send(frame)
 "#;
-    run_in(a, &["python3", "-c", sender]);
-    wait_for(&seen, 1, 5);
-    h.stop();
-    th.join().unwrap();
-    let rows = seen.lock().unwrap().clone();
+    let rows = collect_while(
+        &g,
+        10,
+        "log1:NFLOG,base1:BASE,ip2str1:IP2STR,c:COLLECT",
+        1,
+        || {
+            run_in(a, &["python3", "-c", sender]);
+        },
+    );
     let req = rows
         .iter()
         .find(|r| text(r, "ip.saddr.str").as_deref() == Some("10.10.0.1"))

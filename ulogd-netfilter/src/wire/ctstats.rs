@@ -196,10 +196,8 @@ mod tests {
         assert_eq!(got, vec![cpu, global]);
     }
 
-    #[test]
-    fn unknown_attributes_are_counted_and_other_messages_refused() {
-        let mut attrs = Vec::new();
-        crate::wire::nla::push_attr(&mut attrs, 40, &1u32.to_be_bytes()).unwrap();
+    /// A per-CPU reply for `cpu` with the attribute region `attrs`, as raw bytes.
+    fn cpu_reply(cpu: u16, attrs: &[u8]) -> Vec<u8> {
         let mut buf = Vec::new();
         nlmsg::push_nfnl_message(
             &mut buf,
@@ -213,11 +211,19 @@ mod tests {
             NfgenmsgRepr {
                 family: 0,
                 version: 0,
-                res_id: 3,
+                res_id: cpu,
             },
-            &attrs,
+            attrs,
         )
         .unwrap();
+        buf
+    }
+
+    #[test]
+    fn unknown_attributes_are_counted_and_other_messages_refused() {
+        let mut attrs = Vec::new();
+        crate::wire::nla::push_attr(&mut attrs, 40, &1u32.to_be_bytes()).unwrap();
+        let buf = cpu_reply(3, &attrs);
         let m = NlmsgIter::new(&buf).next().unwrap().unwrap();
         let r = CtStatsRepr::parse_nlmsg(&m).unwrap();
         assert_eq!((r.cpu, r.unknown), (Some(3), 1));
@@ -238,24 +244,7 @@ mod tests {
     fn a_short_value_is_an_error() {
         let mut attrs = Vec::new();
         crate::wire::nla::push_attr(&mut attrs, 2, &[1, 2]).unwrap();
-        let mut buf = Vec::new();
-        nlmsg::push_nfnl_message(
-            &mut buf,
-            NlmsgHeader {
-                len: 0,
-                msg_type: nlmsg::nfnl_msg_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET_STATS_CPU),
-                flags: 0,
-                seq: 1,
-                pid: 0,
-            },
-            NfgenmsgRepr {
-                family: 0,
-                version: 0,
-                res_id: 0,
-            },
-            &attrs,
-        )
-        .unwrap();
+        let buf = cpu_reply(0, &attrs);
         let m = NlmsgIter::new(&buf).next().unwrap().unwrap();
         assert!(CtStatsRepr::parse_nlmsg(&m).is_err());
     }
