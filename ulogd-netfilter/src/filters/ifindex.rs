@@ -212,6 +212,14 @@ fn parse_datagram(buf: &[u8]) -> Batch<'_> {
     out
 }
 
+/// The rtnetlink parser IFINDEX runs on each datagram, for the fuzz target: how many
+/// link messages it found, whether the dump ended, and the kernel's error if any.
+#[doc(hidden)]
+pub fn parse_link_datagram(buf: &[u8]) -> (usize, bool, Option<i32>) {
+    let b = parse_datagram(buf);
+    (b.links.len(), b.done, b.error)
+}
+
 fn apply(batch: &Batch<'_>) {
     if batch.links.is_empty() {
         return;

@@ -17,6 +17,8 @@ mod base;
 mod fmt;
 pub mod hwhdr;
 mod ifindex;
+#[doc(hidden)]
+pub use ifindex::parse_link_datagram;
 mod ip2bin;
 mod ip2hbin;
 mod ip2str;
