@@ -175,6 +175,40 @@ struct SourceRt {
     batch: Job,
 }
 
+impl SourceRt {
+    /// Calls `f` with the source and an emitter into its stacks (`run`, `signal`,
+    /// `drain` all go through here); returns its result and the timers the source
+    /// re-armed meanwhile. The emitter is dropped first, which hands its batch on.
+    fn with_emitter<R>(
+        &mut self,
+        si: usize,
+        tx: Option<&crossbeam_channel::Sender<Job>>,
+        f: impl FnOnce(&mut dyn crate::plugin::Source, &mut Emitter<'_>) -> R,
+    ) -> (R, Vec<(usize, Duration)>) {
+        let mut armed = Vec::new();
+        let SourceRt {
+            inst,
+            shared,
+            seq,
+            blocked,
+            batch,
+            ..
+        } = self;
+        let mut em = Emitter {
+            shared,
+            si,
+            tx,
+            seq,
+            blocked,
+            armed: &mut armed,
+            batch,
+        };
+        let r = f(inst.source.as_mut(), &mut em);
+        drop(em);
+        (r, armed)
+    }
+}
+
 /// A built engine: every instance constructed and every stack bound. Nothing is
 /// opened until [`Engine::start`].
 pub struct Engine {
@@ -634,19 +668,7 @@ impl Engine {
             return;
         }
         s.again = false;
-        let mut armed = Vec::new();
-        let flow = {
-            let mut em = Emitter {
-                shared: &s.shared,
-                si,
-                tx: self.tx.as_ref(),
-                seq: &mut s.seq,
-                blocked: &mut s.blocked,
-                armed: &mut armed,
-                batch: &mut s.batch,
-            };
-            s.inst.source.run(wake, &mut em)
-        };
+        let (flow, armed) = s.with_emitter(si, self.tx.as_ref(), |src, em| src.run(wake, em));
         match flow {
             Ok(Flow::Idle) => {}
             Ok(Flow::Again) => s.again = true,
@@ -697,19 +719,8 @@ impl Engine {
     /// re-arms while handling it are kept.
     pub fn deliver(&mut self, sig: Signal) {
         for si in 0..self.sources.len() {
-            let mut armed = Vec::new();
-            let s = &mut self.sources[si];
-            let mut em = Emitter {
-                shared: &s.shared,
-                si,
-                tx: self.tx.as_ref(),
-                seq: &mut s.seq,
-                blocked: &mut s.blocked,
-                armed: &mut armed,
-                batch: &mut s.batch,
-            };
-            s.inst.source.signal(sig, &mut em);
-            drop(em);
+            let tx = self.tx.as_ref();
+            let ((), armed) = self.sources[si].with_emitter(si, tx, |src, em| src.signal(sig, em));
             self.arm(si, armed);
         }
         for st in &self.stages {
@@ -721,17 +732,7 @@ impl Engine {
         // Sources hand over what the kernel still queues for them, while the
         // stacks can still take it; then they close.
         for (si, s) in self.sources.iter_mut().enumerate() {
-            let mut armed = Vec::new();
-            let mut em = Emitter {
-                shared: &s.shared,
-                si,
-                tx: self.tx.as_ref(),
-                seq: &mut s.seq,
-                blocked: &mut s.blocked,
-                armed: &mut armed,
-                batch: &mut s.batch,
-            };
-            s.inst.source.drain(&mut em);
+            s.with_emitter(si, self.tx.as_ref(), |src, em| src.drain(em));
         }
         // Hop sources stop in `hop::drain`, after what feeds them.
         for s in self.sources.iter_mut().filter(|s| !s.inst.hop) {
