@@ -21,8 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet --bin ulogd
-BIN=$PWD/target/release/ulogd
+if [ -n "${ULOGD_BIN:-}" ]; then BIN=$ULOGD_BIN; else
+  cargo build --release --quiet -p ulogd-cli --bin ulogd
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ulogd
+fi
 gcc -O2 -o "$WORK/udpflood" benches/tools/udpflood.c
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }

@@ -29,8 +29,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet --bin ulogd
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ulogd
+if [ -n "${ULOGD_BIN:-}" ]; then BIN=$ULOGD_BIN; else
+  cargo build --release --quiet -p ulogd-cli --bin ulogd
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ulogd
+fi
 gcc -O2 -o "$WORK/udpflood" benches/tools/udpflood.c
 HAVE_SINK=0
 if gcc -O2 -o "$WORK/nfq-sink" benches/tools/nfq-sink.c -lnetfilter_queue 2>/dev/null; then HAVE_SINK=1; fi

@@ -3,11 +3,13 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use ulogd_core::config::{escape_control, ConfigFile};
 use ulogd_core::global::Global;
-use ulogd_core::{Engine, LogTarget, Registry};
+use ulogd_core::{Engine, Fleet, LogTarget, Registry};
 
+use crate::client;
 use crate::daemon;
 use crate::flags::Cli;
 use crate::info;
@@ -86,7 +88,10 @@ pub fn run(cli: Cli) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let reg = registry();
+    if cli.stats || cli.reopen || cli.reload {
+        return client::run(&cli, Path::new(DEFAULT_CONFIG));
+    }
+    let reg = Arc::new(registry());
     if let Some(dir) = &cli.man {
         return match crate::man::write(dir, &reg) {
             Ok(()) => ExitCode::SUCCESS,
@@ -169,19 +174,29 @@ pub fn run(cli: Cli) -> ExitCode {
         format!("using configuration file {}", cfg.origin.display())
     };
     warn_if_secret_is_world_readable(&cfg);
-    let engine = Engine::from_stacks(&reg, &cfg, &global.stacks, global.settings.clone());
-    let mut engine = match engine {
-        Ok(e) => e,
-        Err(errors) => {
-            report_errors(&errors);
-            return ExitCode::FAILURE;
-        }
-    };
     let unused = startup::unused_section_warnings(&cfg, &global.stacks);
     let instances = startup::instance_lines(&reg, &cfg, &global.stacks);
     if cli.check {
+        let engine = Engine::from_stacks(&reg, &cfg, &global.stacks, global.settings.clone());
+        let engine = match engine {
+            Ok(e) => e,
+            Err(errors) => {
+                report_errors(&errors);
+                return ExitCode::FAILURE;
+            }
+        };
         for w in &unused {
             eprintln!("ulogd: warning: {w}");
+        }
+        // Warnings, not errors: a configuration is often checked on another machine
+        // than the one it is for (a package build, a CI job), where the directories
+        // are made at install time. The run itself refuses to start without them.
+        for m in startup::missing_directories(&reg, &cfg, &global.stacks, &global.settings.logfile)
+        {
+            eprintln!(
+                "ulogd: warning: {} (a run here would fail to open it)",
+                escape_control(&m)
+            );
         }
         println!("{}: configuration OK", cfg.origin.display());
         for line in engine.describe() {
@@ -192,12 +207,33 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    // One engine per independent group of stacks, so a reload can rebuild the
+    // groups that changed and leave the others running (ulogd-core `Fleet`).
+    let fleet = Fleet::build(
+        reg.clone(),
+        cfg.clone(),
+        &global.stacks,
+        global.settings.clone(),
+    );
+    let mut fleet = match fleet {
+        Ok(f) => f,
+        Err(errors) => {
+            report_errors(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
     // At notice level (5, shown by default) and, when not daemonised and not already
     // copied there by -v, on stderr too: the first thing a newcomer needs to know is
     // which file is in use and where the lines go.
     let also_stderr = !cli.daemon && !cli.verbose;
+    // With `logfile="stdout"` the daemon log shares standard output with outputs
+    // writing there (the README's replay example, `| head -1`): the notices then go
+    // to standard error only, so the data on standard output stays clean.
+    let log_on_stdout = matches!(global.settings.logfile, LogTarget::Stdout);
     let notice = |msg: &str| {
-        log::warn!("{msg}");
+        if !(also_stderr && log_on_stdout) {
+            log::warn!("{msg}");
+        }
         if also_stderr {
             eprintln!("ulogd: {msg}");
         }
@@ -205,15 +241,28 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(w) = startup::unused_section_summary(&cfg, &global.stacks) {
         notice(&format!("warning: {w}"));
     }
-    if cli.daemon {
-        if let Err(e) = daemon::detach() {
-            eprintln!("ulogd: {e}");
+    if let Some(u) = &cli.uid {
+        // Before anything is opened or forked: an unknown user fails at once.
+        if let Err(e) = daemon::user_exists(u) {
+            daemon::log::fatal(&e);
             return ExitCode::FAILURE;
         }
     }
+    // With -d the parent waits until `ready()` below (every source and output open,
+    // privileges dropped) and exits with the child's status if it dies before.
+    let detached = if cli.daemon {
+        match daemon::detach() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("ulogd: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let fatal = |msg: String| {
-        log::error!("{msg}");
-        eprintln!("ulogd: {msg}");
+        daemon::log::fatal(&msg);
         ExitCode::FAILURE
     };
     if cli.uid.is_some() {
@@ -230,7 +279,23 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fatal(e),
     };
-    let _signals = match daemon::Signals::install(engine.handle()) {
+    let ctl = daemon::control::Ctl::new(
+        fleet.handle(),
+        daemon::control::ReloadSpec {
+            // Absolute: `-d` changes the working directory to /.
+            path: (cfg.origin != Path::new("<embedded default>"))
+                .then(|| std::path::absolute(&cfg.origin).unwrap_or_else(|_| cfg.origin.clone())),
+            threads: cli.threads,
+            keyspool: cli.keyspool,
+            loglevel: cli.loglevel,
+            running: global.settings.clone(),
+        },
+    );
+    let _signals = match daemon::Signals::install(
+        ctl.clone(),
+        global.settings.reload_on_hup,
+        cli.pidfile.clone(),
+    ) {
         Ok(s) => s,
         Err(e) => return fatal(format!("cannot install signal handlers: {e}")),
     };
@@ -238,9 +303,10 @@ pub fn run(cli: Cli) -> ExitCode {
         // Outputs check at start that they can still reopen/reconnect as this user.
         ulogd_export::set_run_as_user(u);
     }
-    if let Err(e) = engine.start() {
-        return fatal(e.to_string());
+    if let Err(e) = fleet.start() {
+        return fatal(startup::locate(&cfg, &global.stacks, &e));
     }
+    daemon::startup_done();
     notice(&config_notice);
     for line in &instances {
         notice(line);
@@ -248,10 +314,24 @@ pub fn run(cli: Cli) -> ExitCode {
     // Bound before privileges are dropped (a port below 1024 stays possible) and
     // before READY=1, so a scrape right after systemd says "started" is answered.
     let _metrics = match global.settings.metrics_listen {
-        Some(addr) => match daemon::MetricsServer::start(addr, engine.handle()) {
+        Some(addr) => match daemon::MetricsServer::start(addr, fleet.handle()) {
             Ok(m) => Some(m),
             Err(e) => return fatal(e),
         },
+        None => None,
+    };
+    // Created while still root (its directory may be root's), handed to the -u user.
+    let _control = match &global.settings.control_socket {
+        Some(path) => {
+            let owner = match cli.uid.as_deref().map(daemon::lookup_user).transpose() {
+                Ok(o) => o,
+                Err(e) => return fatal(e),
+            };
+            match daemon::control::ControlServer::start(path, owner, ctl.clone()) {
+                Ok(c) => Some(c),
+                Err(e) => return fatal(e),
+            }
+        }
         None => None,
     };
     if let Some(u) = &cli.uid {
@@ -260,13 +340,26 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         log::info!("dropped privileges to user '{u}'");
     }
+    if let Some(d) = detached {
+        d.ready();
+    }
     daemon::notify::notify("READY=1");
-    let _watchdog = daemon::notify::Watchdog::start(engine.handle());
-    let res = engine.run();
+    let _watchdog = daemon::notify::Watchdog::start(fleet.handle());
+    let res = fleet.run();
     // Also when every source finished on its own (replay), not only on SIGTERM.
     daemon::notify::stopping();
     match res {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(report) => {
+            let failed = crate::outcome::replay_failures(&report);
+            for why in &failed {
+                daemon::log::fatal(why);
+            }
+            if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Err(e) => fatal(e.to_string()),
     }
 }

@@ -16,12 +16,22 @@ use clap::Parser;
 /// unchanged; TOML works too (a file ending in .toml).
 ///
 /// Without -c, /etc/ulogd.conf is read if it exists; otherwise an embedded default
-/// logs NFLOG group 0 to standard output (feed it with
-/// `nft add rule inet filter input log group 0`).
+/// logs NFLOG group 0 to standard output. Feed it with, e.g.:
+///
+///   nft add table inet demo
+///   nft add chain inet demo in '{ type filter hook input priority 0; }'
+///   nft add rule inet demo in log group 0
 ///
 /// Signals: SIGTERM/SIGINT stop after flushing every output; SIGHUP reopens log
 /// files (logrotate); SIGUSR1 writes every instance's counters to the daemon log;
-/// SIGUSR2 is passed to plugins (NFCT: dump and zero counters).
+/// SIGUSR2 is passed to plugins (NFCT: dump and zero counters). With
+/// reload_on_hup=1 in [global], SIGHUP reloads the configuration first.
+///
+/// Control: with control_socket=/run/ulogd/ulogd.ctl in [global], a running daemon
+/// answers `ulogd --stats` (a table of every stack's counters and rates),
+/// `ulogd --reopen` (as SIGHUP) and `ulogd --reload` (read the file again; stacks
+/// whose sections did not change keep running, a bad file is refused with every
+/// problem and the old configuration stays).
 #[derive(Parser, Debug)]
 #[command(
     name = "ulogd",
@@ -34,7 +44,9 @@ pub struct Cli {
     #[arg(short = 'c', long = "configfile", value_name = "FILE")]
     pub configfile: Option<PathBuf>,
 
-    /// Detach and run in the background (after every socket is open).
+    /// Detach and run in the background once every source and output is open and
+    /// privileges are dropped; if start-up fails, print why and exit non-zero.
+    /// Relative paths stay relative to the directory ulogd was started in.
     #[arg(short = 'd', long)]
     pub daemon: bool,
 
@@ -78,6 +90,28 @@ pub struct Cli {
     /// and the plugin registry) into DIR, then exit.
     #[arg(long = "man", value_name = "DIR", hide = true)]
     pub man: Option<PathBuf>,
+
+    /// Ask the running daemon for its counters and print them as a table: per
+    /// stack group and instance events in/out, stopped, errors, rate per second
+    /// (over one second), loss and queue depth. Uses the control socket.
+    #[arg(long, group = "control")]
+    pub stats: bool,
+
+    /// Ask the running daemon to reopen its log and every output file (what
+    /// SIGHUP does; for logrotate). Uses the control socket.
+    #[arg(long, group = "control")]
+    pub reopen: bool,
+
+    /// Ask the running daemon to read its configuration file again: unchanged
+    /// stacks keep running, changed ones are rebuilt; a bad file is refused with
+    /// every problem and the old configuration keeps running. Uses the control socket.
+    #[arg(long, group = "control")]
+    pub reload: bool,
+
+    /// The control socket for --stats, --reopen and --reload (default: control_socket=
+    /// in [global] of the configuration file, -c or /etc/ulogd.conf).
+    #[arg(long = "control-socket", value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 
     /// Print the version.
     #[arg(short = 'V', long = "version")]

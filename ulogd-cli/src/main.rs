@@ -7,11 +7,13 @@
 #![deny(unsafe_code)]
 
 mod app;
+mod client;
 #[allow(unsafe_code)]
 mod daemon;
 mod flags;
 mod info;
 mod man;
+mod outcome;
 mod startup;
 
 fn main() -> std::process::ExitCode {

@@ -55,6 +55,16 @@ pub const GLOBAL: &[(&str, &str, &str)] = &[
         "File-creation mask set before the daemon log and outputs are opened (default 027: files 0640).",
     ),
     (
+        "control_socket",
+        "PATH",
+        "Unix socket (created mode 0600, owned by the daemon's user) that ulogd --stats, --reopen and --reload talk to; off by default, the packaged configuration uses /run/ulogd/ulogd.ctl.",
+    ),
+    (
+        "reload_on_hup",
+        "0 | 1",
+        "1: SIGHUP reloads the configuration (unchanged stacks keep running, a bad file is refused) and then reopens files; 0 (default): SIGHUP only reopens files.",
+    ),
+    (
         "plugin",
         "PATH",
         "Accepted for ulogd2 compatibility and ignored: every plugin is built in.",

@@ -134,3 +134,99 @@ pub fn unused_section_summary(cfg: &ConfigFile, stacks: &[StackSpec]) -> Option<
         names[..names.len().min(SHOWN)].join(", ")
     ))
 }
+
+/// `--check` problems it can see without opening anything: an output file (`file=` of
+/// a stack's last element, in file mode) or the daemon log in a directory that does
+/// not exist. The run would fail on them at start; `--check` said "OK" before.
+pub fn missing_directories(
+    reg: &Registry,
+    cfg: &ConfigFile,
+    stacks: &[StackSpec],
+    logfile: &ulogd_core::LogTarget,
+) -> Vec<String> {
+    use std::path::Path;
+    let origin = cfg.origin.display();
+    let missing = |p: &str| {
+        let dir = match Path::new(p).parent() {
+            Some(d) if d.as_os_str().is_empty() => Path::new("."),
+            Some(d) => d,
+            None => return None,
+        };
+        (!dir.is_dir()).then(|| dir.display().to_string())
+    };
+    let mut out = Vec::new();
+    if let ulogd_core::LogTarget::File(p) = logfile {
+        let line = cfg
+            .section("global")
+            .and_then(|s| s.get("logfile"))
+            .map_or(0, |e| e.line);
+        if let Some(dir) = missing(&p.to_string_lossy()) {
+            out.push(format!(
+                "{origin}:{line}: logfile {}: directory {dir} does not exist",
+                p.display()
+            ));
+        }
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for st in stacks {
+        let Some(el) = st.elems.last().filter(|_| st.elems.len() > 1) else {
+            continue;
+        };
+        if seen.contains(&el.id.as_str()) {
+            continue;
+        }
+        seen.push(&el.id);
+        let Some(spec) = reg.get(&el.plugin) else {
+            continue;
+        };
+        if !spec.options.iter().any(|o| o.name == "file") {
+            continue;
+        }
+        let section = cfg.section(&el.id);
+        let opt = |k: &str| section.and_then(|s| s.get(k));
+        if let Some(mode) = spec.options.iter().find(|o| o.name == "mode") {
+            let m = opt("mode").map_or(mode.default.to_string(), |e| e.value.clone());
+            if !m.eq_ignore_ascii_case("file") {
+                continue;
+            }
+        }
+        let default = spec
+            .options
+            .iter()
+            .find(|o| o.name == "file")
+            .map_or("", |o| o.default);
+        let (value, line) = opt("file").map_or((default.to_string(), st.line), |e| {
+            (e.value.clone(), e.line)
+        });
+        if value.is_empty() || value == "-" || value == "stdout" || value.starts_with("/dev/") {
+            continue;
+        }
+        if let Some(dir) = missing(&value) {
+            out.push(format!(
+                "{origin}:{line}: [{}] ({}) file {value}: directory {dir} does not exist",
+                ulogd_core::config::escape_control(&el.id),
+                spec.name
+            ));
+        }
+    }
+    out
+}
+
+/// A start-up error with the configuration's file and line in front, as the
+/// configuration errors have: the instance's `[section]`, else the first stack
+/// naming it.
+pub fn locate(cfg: &ConfigFile, stacks: &[StackSpec], e: &ulogd_core::EngineError) -> String {
+    let ulogd_core::EngineError::Start { id, .. } = e else {
+        return e.to_string();
+    };
+    let line = cfg.section(id).map(|s| s.line).or_else(|| {
+        stacks
+            .iter()
+            .find(|st| st.elems.iter().any(|el| &el.id == id))
+            .map(|st| st.line)
+    });
+    match line {
+        Some(l) => format!("{}:{l}: {e}", cfg.origin.display()),
+        None => e.to_string(),
+    }
+}

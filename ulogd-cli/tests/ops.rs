@@ -412,6 +412,102 @@ fn sync_0_outputs_write_within_2s_of_the_last_packet() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A child (a listener in a test namespace) killed by its pid when dropped.
+struct Listener(Child);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `socat` in `ns` appending what a TCP peer sends on 127.0.0.1:`port` to `out` as it
+/// arrives; returns once the port listens.
+fn tcp_sink(ns: &Netns, port: u16, out: &Path) -> Listener {
+    let listen = format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr");
+    let file = format!("OPEN:{},creat,append", out.display());
+    let l = Listener(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.0, "socat", "-u", &listen, &file])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let filter = format!("sport = :{port}");
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        let o = sh(&ns.exec(&["ss", "-Hltn", &filter]));
+        if !o.stdout.is_empty() {
+            return l;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("socat does not listen on {port}");
+}
+
+#[test]
+fn network_sinks_write_within_2s_of_the_last_event() {
+    if !can_run_live(&["ip", "nft", "ping", "socat", "nfacct", "ss"]) {
+        return;
+    }
+    let ns = Netns::new("n");
+    ns.log_pings(7);
+    sh(&ns.exec(&["nfacct", "add", "idle_probe"]));
+    let dir = tmpdir("netidle");
+    let (json_out, carbon_out) = (dir.join("json.out"), dir.join("carbon.out"));
+    let _j = tcp_sink(&ns, 4561, &json_out);
+    let _g = tcp_sink(&ns, 2003, &carbon_out);
+    let conf = format!(
+        "[global]\nlogfile=\"{d}/daemon.log\"\n\
+         stack=n:NFLOG,b:BASE,s:IP2STR,j:JSON\n\
+         stack=a:NFACCT,g:GRAPHITE\n\
+         [n]\ngroup=7\nnetlink_qthreshold=1\n\
+         [j]\nmode=tcp\nhost=127.0.0.1\nport=4561\nsync=0\nflush_interval=1s\n\
+         [a]\npollinterval=3600\n\
+         [g]\nhost=127.0.0.1\nport=2003\nprefix=idle\nflush_interval=1s\n",
+        d = dir.display(),
+    );
+    let cpath = dir.join("u.conf");
+    std::fs::write(&cpath, conf).unwrap();
+    let notify = NotifySocket::bind(&dir);
+    let mut d = start(Some(&ns), &cpath, &notify, &[]);
+    // One packet, and one NFACCT poll (SIGUSR2): one event per stack, then nothing.
+    sh(&ns.exec(&["ping", "-q", "-c", "1", "127.0.0.1"]));
+    // SAFETY: signalling our own child (`ip netns exec` execs the daemon: same pid).
+    unsafe { libc::kill(d.0.id() as libc::pid_t, libc::SIGUSR2) };
+    let last = Instant::now();
+    let json_ok = || {
+        read(&json_out.display().to_string()).lines().any(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["icmp.type"] == 8 && v["oob.prefix"].is_string())
+        })
+    };
+    let carbon_ok = || {
+        let t = read(&carbon_out.display().to_string());
+        t.lines().any(|l| l.starts_with("idle.idle_probe.pkts "))
+            && t.lines().any(|l| l.starts_with("idle.idle_probe.bytes "))
+    };
+    let (mut j, mut g) = (false, false);
+    while !(j && g) && last.elapsed() < Duration::from_secs(2) {
+        j = j || json_ok();
+        g = g || carbon_ok();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waited = last.elapsed();
+    assert!(
+        j && g,
+        "held for more than 2 s: JSON over TCP {}, GRAPHITE {}\n{}",
+        if j { "delivered" } else { "NOT delivered" },
+        if g { "delivered" } else { "NOT delivered" },
+        read(&dir.join("daemon.log").display().to_string())
+    );
+    println!("the TCP JSON and GRAPHITE peers had their event {waited:?} after it");
+    assert!(d.term().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An output's name and whether its file already holds the packet.
 type Check<'a> = (&'a str, Box<dyn Fn() -> bool + 'a>);
 

@@ -37,6 +37,12 @@ pub struct Settings {
     /// opening its log and outputs, so packet contents (and PWSNIFF passwords) land in
     /// files 0640 rather than the 0644 or 0666 an inherited mask would give.
     pub umask: u32,
+    /// `control_socket`: the unix socket `ulogd --stats/--reopen/--reload` talk to
+    /// (`None`, the default, opens none). Read by the daemon, never by the engine.
+    pub control_socket: Option<PathBuf>,
+    /// `reload_on_hup`: SIGHUP reloads the configuration (and still reopens files)
+    /// instead of only reopening files. Read by the daemon.
+    pub reload_on_hup: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +55,8 @@ impl Default for Settings {
             metrics_listen: None,
             metrics_allow_remote: false,
             umask: 0o027,
+            control_socket: None,
+            reload_on_hup: false,
         }
     }
 }
@@ -92,6 +100,8 @@ const GLOBAL_KEYS: &[&str] = &[
     "metrics_listen",
     "metrics_allow_remote",
     "umask",
+    "control_socket",
+    "reload_on_hup",
 ];
 
 impl Global {
@@ -189,7 +199,10 @@ impl Global {
                         ),
                     )),
                 },
-                "metrics_allow_remote" => match parse_int(&e.value) {
+                // TOML's `true`/`false` too.
+                "metrics_allow_remote" => match parse_int(&e.value)
+                    .or_else(|| crate::options::parse_bool(&e.value).map(i64::from))
+                {
                     Some(v @ 0..=1) => settings.metrics_allow_remote = v == 1,
                     _ => errors.push(err(
                         e.line,
@@ -206,6 +219,25 @@ impl Global {
                             "umask must be an octal mask from 000 to 777 such as 027, not \"{}\"",
                             e.value
                         ),
+                    )),
+                },
+                "control_socket" => match e.value.trim() {
+                    "" => settings.control_socket = None,
+                    p if p.starts_with('/') => settings.control_socket = Some(PathBuf::from(p)),
+                    p => errors.push(err(
+                        e.line,
+                        "control_socket",
+                        format!(
+                            "control_socket must be an absolute path such as /run/ulogd/ulogd.ctl, not \"{p}\""
+                        ),
+                    )),
+                },
+                "reload_on_hup" => match parse_int(&e.value) {
+                    Some(v @ 0..=1) => settings.reload_on_hup = v == 1,
+                    _ => errors.push(err(
+                        e.line,
+                        "reload_on_hup",
+                        format!("reload_on_hup must be 0 or 1, not \"{}\"", e.value),
                     )),
                 },
                 "plugin" => log::debug!(

@@ -40,8 +40,9 @@ pub mod testing;
 
 pub use engine::Doorbell;
 pub use engine::{
-    Counters, Engine, EngineBuilder, EngineError, EngineHandle, InstanceReport, Report, Snapshot,
-    SourceStats, StageStats, Step, PUBLISH_EVERY,
+    Counters, Engine, EngineBuilder, EngineError, EngineHandle, Fleet, FleetHandle, GroupStats,
+    InstanceReport, ReloadError, ReloadOutcome, Report, Snapshot, SourceStats, StageStats, Step,
+    PUBLISH_EVERY,
 };
 pub use event::{BindState, Event, Value, Verdict, VerdictAction};
 pub use global::{LogTarget, Settings, StackSpec};
@@ -52,3 +53,12 @@ pub use plugin::{
     Ret, Signal, Source, SourceSetup, StackKeys, Stage, Wake,
 };
 pub use registry::Registry;
+
+/// The `log` target of messages a host must show whatever its log level: loss
+/// (the kernel dropped events, packets missing from a sequence, rows or records
+/// an output could not keep) and the counters an operator asked for with SIGUSR1.
+/// A common production setting is "errors only" (ulogd2's `loglevel=7`); loss must
+/// not be silent there. Use it as `log::warn!(target: ulogd_core::ALWAYS, ...)`;
+/// the `ulogd` daemon's logger shows these at every level (they keep their own
+/// level in the line). Other hosts decide for themselves.
+pub const ALWAYS: &str = "ulogd::always";

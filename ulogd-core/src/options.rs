@@ -251,27 +251,29 @@ impl Options {
                                 e.line,
                                 Some(&e.key),
                                 format!(
-                                    "option '{}' of [{}] must be an integer (decimal or 0x hex), not \"{}\"",
-                                    e.key, instance, e.value
+                                    "option '{}' of [{}] must be an integer (decimal or 0x hex), not \"{}\"{}",
+                                    e.key, instance, e.value, comment_hint(&e.value)
                                 ),
                             ));
                             continue;
                         }
                     },
-                    OptKind::Bool => match parse_bool(&e.value) {
-                        Some(b) => Some(b as i64),
-                        None => {
-                            errors.push(err(
-                                e.line,
-                                Some(&e.key),
-                                format!(
-                                    "option '{}' of [{}] must be 0 or 1 (or yes/no), not \"{}\"",
-                                    e.key, instance, e.value
+                    OptKind::Bool => {
+                        match parse_bool(&e.value) {
+                            Some(b) => Some(b as i64),
+                            None => {
+                                errors.push(err(
+                                    e.line,
+                                    Some(&e.key),
+                                    format!(
+                                    "option '{}' of [{}] must be 0 or 1 (or yes/no), not \"{}\"{}",
+                                    e.key, instance, e.value, comment_hint(&e.value)
                                 ),
-                            ));
-                            continue;
+                                ));
+                                continue;
+                            }
                         }
-                    },
+                    }
                     OptKind::Str => None,
                 };
                 *slot = OptValue {
@@ -386,6 +388,19 @@ impl Options {
             key: Some(name.to_string()),
             message: format!("option '{name}' of [{}]: {message}", self.instance),
         }
+    }
+}
+
+/// `group=7#comment`: ulogd2 reads 7 (atoi stops at the '#'); ulogd-rs takes an
+/// unquoted word whole, so say what to write instead.
+fn comment_hint(value: &str) -> String {
+    match value.find('#') {
+        Some(at) if at > 0 => format!(
+            " (a comment needs a blank before '#': `{} {}`)",
+            &value[..at],
+            &value[at..]
+        ),
+        _ => String::new(),
     }
 }
 

@@ -24,6 +24,14 @@ pub(crate) trait Formatter: Send + 'static {
     fn start(&mut self) -> Result<(), PluginError> {
         Ok(())
     }
+    /// What `format` needs from a stack's key names, once per stack (see
+    /// [`Encoder::bind`]).
+    fn bind(
+        &self,
+        _keys: &ulogd_core::StackKeys<'_>,
+    ) -> Result<ulogd_core::BindState, PluginError> {
+        Ok(ulogd_core::BindState::none())
+    }
     /// Formats one record into `out` (append only). `false` writes nothing.
     fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool;
     /// Written when the opened file is empty (PCAP's file header).
@@ -38,6 +46,9 @@ pub(crate) struct Formatted<F>(F);
 impl<F: Formatter> Encoder for Formatted<F> {
     fn start(&mut self) -> Result<(), PluginError> {
         self.0.start()
+    }
+    fn bind(&self, keys: &ulogd_core::StackKeys<'_>) -> Result<ulogd_core::BindState, PluginError> {
+        self.0.bind(keys)
     }
     fn encode(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
         self.0.format(ev, out)
@@ -58,10 +69,7 @@ impl<F: Formatter> FileStage<F> {
             name,
             Formatted(fmt),
             Box::new(FileTransport::new(path)),
-            QueueConfig {
-                max: FILE_QUEUE_MAX,
-                when_full: WhenFull::Block,
-            },
+            QueueConfig::new(FILE_QUEUE_MAX, WhenFull::Block),
             sync,
         )
     }

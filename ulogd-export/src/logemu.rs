@@ -27,6 +27,7 @@ pub(crate) fn format_line(out: &mut Vec<u8>, tm: &time::Tm, host: &str, print: &
 
 struct Logemu {
     host: String,
+    tz: time::OffsetCache,
 }
 
 impl Encoder for Logemu {
@@ -42,7 +43,7 @@ impl Encoder for Logemu {
             Some(s) => s as u32 as i64,
             None => time::now().0,
         };
-        format_line(out, &time::localtime(secs), &self.host, print);
+        format_line(out, &self.tz.localtime(secs), &self.host, print);
         true
     }
 }
@@ -79,6 +80,7 @@ pub(crate) fn spec() -> PluginSpec {
                     "LOGEMU",
                     Logemu {
                         host: String::new(),
+                        tz: time::OffsetCache::default(),
                     },
                     o,
                 )?),

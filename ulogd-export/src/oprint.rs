@@ -10,7 +10,9 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use ulogd_core::{Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginSpec, Value};
+use ulogd_core::{
+    Built, Event, Inputs, KeyDef, KeyType, Kind, OptionDef, PluginError, PluginSpec, Value,
+};
 
 use crate::file::{c_str, FileStage, Formatter};
 
@@ -81,25 +83,25 @@ pub(crate) fn pointer_lines<'n>(
     out
 }
 
-/// The pointer lines per stack (binding), computed at its first event.
+/// The pointer lines of one stack, worked out in `bind`.
+struct PointerLines(Vec<(usize, &'static str)>);
+
 #[derive(Default)]
-struct Oprint {
-    plans: Vec<(usize, Vec<(usize, &'static str)>)>,
-}
+struct Oprint;
 
 impl Formatter for Oprint {
+    fn bind(&self, keys: &ulogd_core::StackKeys<'_>) -> Result<ulogd_core::BindState, PluginError> {
+        let names = keys.wildcard.iter().map(|d| &*d.name);
+        Ok(ulogd_core::BindState::new(PointerLines(pointer_lines(
+            names,
+        ))))
+    }
+
     fn format(&mut self, ev: &Event<'_>, out: &mut Vec<u8>) -> bool {
-        let id = ev.binding_id();
-        let i = match self.plans.iter().position(|(b, _)| *b == id) {
-            Some(i) => i,
-            None => {
-                let names =
-                    (0..ev.wildcard_len()).map(|i| ev.wildcard_def(i).map_or("", |d| &*d.name));
-                self.plans.push((id, pointer_lines(names)));
-                self.plans.len() - 1
-            }
-        };
-        format_record(out, ev.wildcard(), &self.plans[i].1);
+        let lines = ev
+            .bind_state::<PointerLines>()
+            .map_or(&[][..], |p| &p.0[..]);
+        format_record(out, ev.wildcard(), lines);
         true
     }
 }
@@ -127,7 +129,7 @@ pub(crate) fn spec() -> PluginSpec {
             Ok(Built::Stage {
                 stage: Arc::new(FileStage::new(
                     "OPRINT",
-                    Oprint::default(),
+                    Oprint,
                     o.str("file"),
                     o.bool("sync"),
                 )),

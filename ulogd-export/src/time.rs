@@ -63,6 +63,33 @@ pub(crate) fn localtime(secs: i64) -> Tm {
     broken_down(secs, off)
 }
 
+/// Caches the local UTC offset per quarter hour (offsets change on such boundaries),
+/// so the hot path calls `localtime_r` about once per 15 minutes, not per event.
+#[derive(Default)]
+pub(crate) struct OffsetCache {
+    bucket: i64,
+    offset: i32,
+    valid: bool,
+}
+
+impl OffsetCache {
+    /// The offset of `secs`.
+    pub(crate) fn get(&mut self, secs: i64) -> i32 {
+        let b = secs.div_euclid(900);
+        if !self.valid || b != self.bucket {
+            self.bucket = b;
+            self.offset = local_offset(secs);
+            self.valid = true;
+        }
+        self.offset
+    }
+
+    /// `secs` as local calendar time.
+    pub(crate) fn localtime(&mut self, secs: i64) -> Tm {
+        broken_down(secs, self.get(secs))
+    }
+}
+
 /// `secs` shifted by `gmtoff` and split into calendar fields.
 pub(crate) fn broken_down(secs: i64, gmtoff: i32) -> Tm {
     let t = secs + gmtoff as i64;
@@ -96,17 +123,23 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// `ctime()+4` cut to 15 characters: `Mon DD HH:MM:SS` (day space-padded).
+///
+/// By hand, not `write!`: LOGEMU writes this once per line.
 pub(crate) fn write_syslog_time(out: &mut Vec<u8>, tm: &Tm) {
-    use std::io::Write;
-    let _ = write!(
-        out,
-        "{} {:>2} {:02}:{:02}:{:02}",
-        MONTHS[(tm.mon - 1) as usize],
-        tm.mday,
-        tm.hour,
-        tm.min,
-        tm.sec
-    );
+    let two = |v: u32, pad: u8| {
+        let v = v % 100;
+        [
+            if v >= 10 { b'0' + (v / 10) as u8 } else { pad },
+            b'0' + (v % 10) as u8,
+        ]
+    };
+    let month = MONTHS[(tm.mon.clamp(1, 12) - 1) as usize].as_bytes();
+    let [d1, d2] = two(tm.mday, b' ');
+    let [h1, h2] = two(tm.hour, b'0');
+    let [m1, m2] = two(tm.min, b'0');
+    let [s1, s2] = two(tm.sec, b'0');
+    out.extend_from_slice(month);
+    out.extend_from_slice(&[b' ', d1, d2, b' ', h1, h2, b':', m1, m2, b':', s1, s2]);
 }
 
 /// The host name cut at the first `.` (as LOGEMU prints it).
@@ -155,5 +188,32 @@ mod tests {
         v.clear();
         write_syslog_time(&mut v, &broken_down(1_772_668_800, 0)); // 2026-03-05
         assert_eq!(v, b"Mar  5 00:00:00");
+        for k in 0..5000i64 {
+            let tm = broken_down(k * 7_777_777, 0);
+            let want = format!(
+                "{} {:>2} {:02}:{:02}:{:02}",
+                MONTHS[(tm.mon - 1) as usize],
+                tm.mday,
+                tm.hour,
+                tm.min,
+                tm.sec
+            );
+            v.clear();
+            write_syslog_time(&mut v, &tm);
+            assert_eq!(String::from_utf8(v.clone()).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn offset_cache_matches_localtime() {
+        let mut c = OffsetCache::default();
+        for k in 0..200i64 {
+            let secs = 1_700_000_000 + k * 86_399;
+            let (a, b) = (c.localtime(secs), localtime(secs));
+            assert_eq!(
+                (a.year, a.mon, a.mday, a.hour, a.min, a.sec),
+                (b.year, b.mon, b.mday, b.hour, b.min, b.sec)
+            );
+        }
     }
 }

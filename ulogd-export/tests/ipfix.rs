@@ -1329,3 +1329,73 @@ fn collector_bounds_are_checked_at_build_time() {
     let ok = "[global]\nstack=col:IPFIXCOL,out:COLLECT\n[col]\nlisten=\"udp://127.0.0.1:1\"\nmax_templates=64\nmax_exporters=8\n";
     assert!(Engine::from_str(&reg, "t.conf", ok).is_ok());
 }
+
+/// A TCP collector that accepts and then reads nothing: the exporter's writes are
+/// non-blocking, so the engine goes on, the session's queue (`queue_max` messages)
+/// takes what the socket does not and drops the rest, counted; the connection is
+/// never given up for a slow reader (one connect), and what reached the collector is
+/// a chain of whole messages (the one cut by the shutdown aside), as many as the
+/// `messages` counter says.
+#[test]
+fn tcp_collector_that_stops_reading_never_blocks_and_drops_are_counted() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let small: libc::c_int = 32 * 1024;
+    // SAFETY: setsockopt on our own listener with a c_int value.
+    unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let port = l.local_addr().unwrap().port();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        while !d2.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        all
+    });
+    let n = 60_000u32;
+    let events: Vec<TestEvent> = (0..n)
+        .map(|i| Flow::plain(v4("10.9.0.1"), v4("10.9.0.2"), 6, Some((1, 2)), i).event())
+        .collect();
+    let rep = export(
+        "IPFIX",
+        &format!("dest=\"tcp://127.0.0.1:{port}\"\nqueue_max=16"),
+        events,
+    );
+    done.store(true, Ordering::SeqCst);
+    let got = peer.join().unwrap();
+    let c = |k: &str| rep.get("out", k).unwrap();
+    println!("{rep}; the collector holds {} bytes", got.len());
+    assert_eq!(
+        c("connects"),
+        1,
+        "a slow collector is not a dead one: {rep}"
+    );
+    assert!(c("queue_drops") > 0 && c("lost") > 0, "{rep}");
+    let mut off = 0;
+    let mut whole = 0u64;
+    use ulogd_export::ipfix::wire::HeaderRepr;
+    while let Ok(h) = HeaderRepr::parse(&got[off..]) {
+        let len = h.length_or_count as usize;
+        assert!(len >= 16, "message length {len} at {off}");
+        if off + len > got.len() {
+            break; // cut by the shutdown
+        }
+        off += len;
+        whole += 1;
+    }
+    assert!(got.len() - off < 65536, "only one message may be cut");
+    assert_eq!(whole, c("messages"), "{rep}");
+}

@@ -90,8 +90,13 @@ fn paced_registry(total: u32, per_tick: usize) -> Registry {
 /// Runs 3000 paced rows into a fresh table while the server restarts; returns the
 /// rows in the table and the output's counters (rows, lost).
 fn burst_with_restart(pg: &PgDb, memcap: u64) -> (u64, u64, u64) {
+    burst_with_restart_opts(pg, memcap, "")
+}
+
+/// [`burst_with_restart`] with more PGSQL options.
+fn burst_with_restart_opts(pg: &PgDb, memcap: u64, extra: &str) -> (u64, u64, u64) {
     const TOTAL: u32 = 3000;
-    let table = format!("burst_{memcap}");
+    let table = format!("burst_{memcap}{}", if extra.is_empty() { "" } else { "_x" });
     pg.q(&format!(
         "create table {table} (_id bigserial primary key, orig_raw_pktlen bigint, orig_l4_sport integer)"
     ));
@@ -101,7 +106,7 @@ fn burst_with_restart(pg: &PgDb, memcap: u64) -> (u64, u64, u64) {
         pg,
         "pg1",
         &table,
-        &format!("reconnect=1\nbacklog_memcap={memcap}\nring_buffer_size=256\n"),
+        &format!("reconnect=1\nbacklog_memcap={memcap}\nring_buffer_size=256\n{extra}"),
     );
     // 20 rows every 10 ms: 1.5 s of traffic around the outage.
     let engine = std::thread::spawn(move || {
@@ -142,6 +147,71 @@ fn burst_with_restart(pg: &PgDb, memcap: u64) -> (u64, u64, u64) {
         report.get("pg1", "reconnects")
     );
     (in_db, rows, lost)
+}
+
+/// `when_full=spool`: the outage overflows the 8000-byte backlog into the disk spool;
+/// nothing is lost, every row arrives once (at least once across a cut COMMIT).
+/// Then the server stays away until the daemon stops: the spool keeps the rows and
+/// the next start writes them before anything else.
+#[test]
+fn pgsql_spool_takes_the_overflow_and_survives_a_restart() {
+    let Some(pg) = PgDb::create() else { return };
+    let dir = tmpdir();
+    let spool = dir.join("spool");
+    let opts = format!("when_full=spool\nspool_dir=\"{}\"\n", spool.display());
+    let (in_db, rows, lost) = burst_with_restart_opts(&pg, 8_000, &opts);
+    assert_eq!(lost, 0, "the spool took what the backlog could not");
+    assert_eq!(in_db, 3000);
+    assert!(rows >= 3000);
+
+    // The server goes away for good in the middle of the burst.
+    let table = "spool_restart";
+    pg.q(&format!(
+        "create table {table} (_id bigserial primary key, orig_raw_pktlen bigint, orig_l4_sport integer)"
+    ));
+    let _ = std::fs::remove_dir_all(&spool);
+    let relay = Relay::new();
+    relay.up();
+    let section = relay.section(
+        &pg,
+        "pg1",
+        table,
+        &format!("reconnect=1\nbacklog_memcap=8000\nring_buffer_size=256\n{opts}"),
+    );
+    let s1 = section.clone();
+    let engine = std::thread::spawn(move || {
+        let reg = paced_registry(3000, 20);
+        ulogd_core::testing::run(&reg, "src:PACED,pg1:PGSQL", &s1, 2)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pg.q(&format!("select count(*) from {table}")).trim() == "0" {
+        assert!(std::time::Instant::now() < deadline, "no row arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    relay.down();
+    let r1 = engine.join().unwrap().unwrap();
+    let first = count(&pg, table);
+    let kept = r1.get("pg1", "spool_depth").unwrap();
+    eprintln!("run 1: {first} rows in the table, spool keeps {kept}: {r1}");
+    assert_eq!(r1.get("pg1", "lost"), Some(0), "{r1}");
+    assert!(kept > 0 && first < 3000, "{r1}");
+
+    // Next start, server back, no new rows: the spool is written.
+    relay.up();
+    let reg = paced_registry(0, 20);
+    let r2 = ulogd_core::testing::run(&reg, "src:PACED,pg1:PGSQL", &section, 2).unwrap();
+    let distinct: u64 = pg
+        .q(&format!(
+            "select count(distinct orig_raw_pktlen) from {table}"
+        ))
+        .trim()
+        .parse()
+        .unwrap();
+    eprintln!("run 2: {distinct} distinct rows: {r2}");
+    assert_eq!(distinct, 3000, "{r2}");
+    assert_eq!(r2.get("pg1", "replayed"), Some(kept), "{r2}");
+    assert_eq!(r2.get("pg1", "spool_depth"), Some(0), "{r2}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

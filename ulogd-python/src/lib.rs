@@ -24,7 +24,8 @@
 //! events in order, as every sink does. Keysets passed to `interp` are valid only
 //! during that call and only on its thread.
 //!
-//! Without the `python` feature this crate is empty and needs no Python at all.
+//! Without the `python` feature this crate needs no Python at all; it registers a
+//! PYTHON that refuses to build and says which feature to enable.
 #![warn(missing_docs)]
 // `unsafe` only where explicitly allowed: the interpreter's thread state (host),
 // the keysets' view of the running event (pyapi::keyset), one poll(2) (plugin::source).
@@ -48,9 +49,53 @@ mod register;
 #[cfg(feature = "python")]
 mod value;
 
-/// Registers the Python plugins into a registry (nothing without the `python`
-/// feature).
-pub fn register(_registry: &mut ulogd_core::Registry) {
+/// Registers the Python plugins into a registry. Without the `python` feature it
+/// registers a PYTHON that only refuses to build, saying how to get the real one: the
+/// README documents PYTHON at length, and "no plugin named 'PYTHON'" left a user
+/// wondering whether it exists at all.
+pub fn register(registry: &mut ulogd_core::Registry) {
     #[cfg(feature = "python")]
-    register::register(_registry);
+    register::register(registry);
+    #[cfg(not(feature = "python"))]
+    {
+        use ulogd_core::Kind;
+        registry.add(not_built(Kind::Filter));
+        registry.add_variant(not_built(Kind::Source));
+        registry.add_variant(not_built(Kind::Sink));
+    }
+}
+
+/// What `PYTHON` is in a binary built without the `python` feature.
+#[cfg(not(feature = "python"))]
+const NOT_BUILT: &str = "PYTHON is not built into this binary: build ulogd with the cargo \
+     feature `python` (`cargo build --release -p ulogd-cli --features python`, needs \
+     python3-dev)";
+
+#[cfg(not(feature = "python"))]
+fn not_built(kind: ulogd_core::Kind) -> ulogd_core::PluginSpec {
+    ulogd_core::PluginSpec {
+        name: "PYTHON",
+        aliases: &[],
+        kind,
+        summary: "not built into this binary (cargo feature `python`): a source, filter \
+                  or sink written in Python",
+        options: vec![ulogd_core::OptionDef::any_other(
+            "the real PYTHON takes module= and path_append=",
+        )],
+        inputs: vec![],
+        outputs: vec![],
+        wildcard: false,
+        build: Box::new(|_| Err(ulogd_core::PluginError::new(NOT_BUILT))),
+    }
+}
+
+#[cfg(all(test, not(feature = "python")))]
+mod tests {
+    #[test]
+    fn python_without_the_feature_says_how_to_get_it() {
+        let mut reg = ulogd_core::Registry::new();
+        super::register(&mut reg);
+        let spec = reg.get("PYTHON").expect("registered");
+        assert!(spec.summary.contains("cargo feature `python`"));
+    }
 }

@@ -54,13 +54,14 @@ pub fn ctime_now() -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
-fn open(path: &PathBuf) -> Option<File> {
-    OpenOptions::new().create(true).append(true).open(path).ok()
+fn open(path: &PathBuf) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        ulogd_level(m.level()) >= self.level
+        // Loss and SIGUSR1 counters are never hidden by the level (issue 17 §7).
+        ulogd_level(m.level()) >= self.level || m.target() == ulogd_core::ALWAYS
     }
 
     fn log(&self, r: &log::Record) {
@@ -109,7 +110,7 @@ impl log::Log for Logger {
 pub fn init(target: LogTarget, level: u8, also_stderr: bool) -> Result<(), String> {
     let file = match &target {
         LogTarget::File(p) => {
-            Some(open(p).ok_or_else(|| format!("cannot open log file {}", p.display()))?)
+            Some(open(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))?)
         }
         LogTarget::Syslog => {
             // SAFETY: a static NUL-terminated identity string, valid for the program's life.
@@ -138,9 +139,53 @@ pub fn reopen() {
     if let Some(l) = LOGGER.get() {
         if let LogTarget::File(p) = &l.target {
             let mut f = l.file.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(new) = open(p) {
-                *f = Some(new);
+            match open(p) {
+                Ok(new) => *f = Some(new),
+                Err(e) => {
+                    // Said in the old file (still open, and where an operator looks),
+                    // at error level: the daemon keeps writing to a file logrotate may
+                    // compress or delete (issue 17 §16).
+                    let line = format!(
+                        "{} <7> SIGHUP: can't reopen the daemon log {}: {e}; still writing \
+                         to the old file (after -u the directory must be writable by that \
+                         user, or rotate with copytruncate)\n",
+                        ctime_now(),
+                        p.display()
+                    );
+                    if let Some(old) = f.as_mut() {
+                        let _ = old.write_all(line.as_bytes());
+                    }
+                    if l.also_stderr {
+                        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                    }
+                }
             }
         }
     }
+}
+
+/// Whether descriptors 1 and 2 are the same open file (both the terminal, say).
+fn stdout_is_stderr() -> bool {
+    use std::os::fd::AsFd;
+    let id = |fd: std::os::fd::BorrowedFd<'_>| {
+        let f = File::from(fd.try_clone_to_owned().ok()?);
+        let m = f.metadata().ok()?;
+        use std::os::unix::fs::MetadataExt;
+        Some((m.dev(), m.ino(), m.rdev()))
+    };
+    let (o, e) = (id(std::io::stdout().as_fd()), id(std::io::stderr().as_fd()));
+    o.is_some() && o == e
+}
+
+/// An error that ends the daemon or its start-up: to the daemon log and to standard
+/// error, but once only when the daemon log is standard output and that is the same
+/// file as standard error (`logfile="stdout"` on a terminal printed it twice).
+pub fn fatal(msg: &str) {
+    let log_is_stderr = LOGGER
+        .get()
+        .is_some_and(|l| matches!(l.target, LogTarget::Stdout) && stdout_is_stderr());
+    if !log_is_stderr {
+        log::error!("{msg}");
+    }
+    eprintln!("ulogd: {msg}");
 }

@@ -2,7 +2,7 @@
 //! that answers `GET /metrics` with the engine's live [`Snapshot`] in the
 //! Prometheus text format (0.0.4).
 //!
-//! Every scrape reads a fresh snapshot through the [`EngineHandle`] (a few atomic
+//! Every scrape reads a fresh snapshot through the [`FleetHandle`] (a few atomic
 //! loads, never a wait on the event loop), so nothing is sampled in between and
 //! the daemon does no work when nobody scrapes. The exposition format is written by
 //! `prometheus-client`, HTTP is parsed by `tiny_http`: no hand-written protocol
@@ -19,7 +19,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use ulogd_core::{EngineHandle, Snapshot};
+use ulogd_core::{FleetHandle, Snapshot};
 
 /// How a plugin's own counter (by name) is also exposed as a first-class metric,
 /// so dashboards need not know each plugin's vocabulary. Every plugin counter is
@@ -63,6 +63,18 @@ const KNOWN: &[Known] = &[
         kind: MetricType::Gauge,
     },
     Known {
+        counter: "depth",
+        metric: "ulogd_sink_queue_depth",
+        help: "Records waiting in a sink's queue",
+        kind: MetricType::Gauge,
+    },
+    Known {
+        counter: "dropped",
+        metric: "ulogd_sink_dropped",
+        help: "Records a sink dropped and counted (queue full with when_full=drop_newest, peer gone, disk full)",
+        kind: MetricType::Counter,
+    },
+    Known {
         counter: "backlog",
         metric: "ulogd_sink_queue_depth",
         help: "Records waiting in a sink's queue",
@@ -91,16 +103,16 @@ const KNOWN: &[Known] = &[
 /// Reads a snapshot at every scrape and encodes it.
 #[derive(Debug)]
 struct SnapshotCollector {
-    handle: EngineHandleDebug,
+    handle: FleetHandleDebug,
     started: f64,
 }
 
-/// `EngineHandle` is not `Debug`; the collector trait wants it.
-struct EngineHandleDebug(EngineHandle);
+/// `FleetHandle` is not `Debug`; the collector trait wants it.
+struct FleetHandleDebug(FleetHandle);
 
-impl std::fmt::Debug for EngineHandleDebug {
+impl std::fmt::Debug for FleetHandleDebug {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EngineHandle")
+        f.write_str("FleetHandle")
     }
 }
 
@@ -318,7 +330,7 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Binds `addr` and serves `handle`'s counters from a thread of its own.
-    pub fn start(addr: SocketAddr, handle: EngineHandle) -> Result<MetricsServer, String> {
+    pub fn start(addr: SocketAddr, handle: FleetHandle) -> Result<MetricsServer, String> {
         let server = tiny_http::Server::http(addr)
             .map_err(|e| format!("metrics_listen={addr}: cannot listen: {e}"))?;
         let addr = server
@@ -331,7 +343,7 @@ impl MetricsServer {
             .map_or(0.0, |d| d.as_secs_f64());
         let mut registry = Registry::default();
         registry.register_collector(Box::new(SnapshotCollector {
-            handle: EngineHandleDebug(handle),
+            handle: FleetHandleDebug(handle),
             started,
         }));
         let srv = Arc::clone(&server);

@@ -3,6 +3,8 @@
 //! detaching, dropping privileges. The engine in `ulogd-core` does none of these;
 //! embedding programs decide for themselves.
 
+pub mod control;
+mod detach;
 pub mod log;
 mod metrics;
 pub mod notify;
@@ -10,24 +12,11 @@ mod pidfile;
 mod privs;
 mod signals;
 
+pub use detach::detach;
 pub use metrics::MetricsServer;
 pub use pidfile::PidFile;
-pub use privs::{drop_privileges, prepare_drop, set_umask};
-pub use signals::Signals;
-
-/// Detaches from the terminal (`-d`). Must run before any thread is started: the
-/// engine's workers and the signal thread start later.
-pub fn detach() -> Result<(), String> {
-    // SAFETY: called before any thread exists (see above); daemon(3) only forks,
-    // calls setsid and redirects the standard descriptors.
-    if unsafe { libc::daemon(0, 0) } != 0 {
-        return Err(format!(
-            "cannot daemonize: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
+pub use privs::{drop_privileges, lookup_user, prepare_drop, set_umask, user_exists};
+pub use signals::{startup_done, Signals};
 
 /// Restores the default SIGPIPE action for the commands that only print (`--version`,
 /// `--list-plugins`, `-i`, `--check`): Rust ignores SIGPIPE, so `println!` into a

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ulogd_core::EngineHandle;
+use ulogd_core::FleetHandle;
 
 fn socket_addr() -> Option<std::os::unix::net::SocketAddr> {
     let name = std::env::var_os("NOTIFY_SOCKET")?;
@@ -69,7 +69,7 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// Starts the pinger if `$WATCHDOG_USEC` is set; `None` otherwise.
-    pub fn start(handle: EngineHandle) -> Option<Watchdog> {
+    pub fn start(handle: FleetHandle) -> Option<Watchdog> {
         let every = watchdog_interval()? / 2;
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&stop);

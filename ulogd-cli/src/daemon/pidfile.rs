@@ -71,6 +71,17 @@ impl PidFile {
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            // After -u the pid file's directory (often root-owned /run) may not be
+            // writable any more. The descriptor opened as root still is: empty the
+            // file so no stale pid is left in it, and say so (issue 17 §16).
+            let emptied = self._file.set_len(0).is_ok();
+            log::error!(
+                "cannot remove pid file {}: {e}{}; the next start takes it over (its lock \
+                 is gone); with -u, make its directory writable by that user",
+                self.path.display(),
+                if emptied { " (emptied it)" } else { "" }
+            );
+        }
     }
 }

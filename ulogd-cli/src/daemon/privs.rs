@@ -19,6 +19,33 @@ pub fn set_umask(mask: u32) {
     unsafe { libc::umask(mask as libc::mode_t) };
 }
 
+/// `user`'s uid and primary gid from the password database.
+pub fn lookup_user(user: &str) -> Result<(u32, u32), String> {
+    let name = CString::new(user).map_err(|_| format!("bad user name {user:?}"))?;
+    // SAFETY: getpwnam returns a pointer to static storage or NULL; the two fields
+    // are copied before anything else can overwrite it.
+    unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        if pw.is_null() {
+            return Err(format!("unknown user '{user}' (-u)"));
+        }
+        Ok(((*pw).pw_uid, (*pw).pw_gid))
+    }
+}
+
+/// Checks that `user` exists before anything is opened, so `-u nosuchuser` fails at
+/// once with the reason on standard error (ulogd2: "Unknown user"), not after every
+/// source is bound.
+pub fn user_exists(user: &str) -> Result<(), String> {
+    let name = CString::new(user).map_err(|_| format!("bad user name {user:?} (-u)"))?;
+    // SAFETY: getpwnam returns a pointer to static storage or NULL; only the null
+    // check is made.
+    if unsafe { libc::getpwnam(name.as_ptr()) }.is_null() {
+        return Err(format!("unknown user '{user}' (-u)"));
+    }
+    Ok(())
+}
+
 /// Switches to `user`'s uid, primary group and supplementary groups.
 pub fn drop_privileges(user: &str) -> Result<(), String> {
     let name = CString::new(user).map_err(|_| format!("bad user name {user:?}"))?;

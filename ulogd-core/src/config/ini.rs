@@ -196,7 +196,21 @@ fn parse_entry(line: &str) -> Result<(String, String), String> {
         let end = v.find(is_blank).unwrap_or(v.len());
         (v[..end].to_string(), &v[end..])
     };
-    check_trailing(rest, "value")?;
+    check_trailing(rest, "value").map_err(|e| {
+        if let Some(at) = value.find('#') {
+            // `sync=1# no space`: the user did start a comment, without the blank
+            // ulogd-rs needs before it (ulogd2's atoi ignores what follows the digits).
+            format!(
+                "\"{}\" is taken as the value: a comment needs a blank before '#' \
+                 (write `{} {}`)",
+                excerpt(&value),
+                excerpt(&format!("{key}={}", &value[..at])),
+                excerpt(&format!("{}{}", &value[at..], rest.trim_end()))
+            )
+        } else {
+            e
+        }
+    })?;
     Ok((key.to_string(), value))
 }
 
@@ -317,6 +331,17 @@ mod tests {
         assert_eq!(
             value("[global]\nstack=log1:NFLOG,base1:BASE,emu1:LOGEMU\n"),
             "log1:NFLOG,base1:BASE,emu1:LOGEMU"
+        );
+    }
+
+    #[test]
+    fn a_comment_without_a_blank_says_so() {
+        let e = err("[s]\nsync=1# no space\n");
+        assert_eq!(e.line, 2);
+        assert!(
+            e.message
+                .contains("\"1#\" is taken as the value: a comment needs a blank before '#' (write `sync=1 # no space`)"),
+            "{e}"
         );
     }
 

@@ -94,11 +94,11 @@ impl ConfigFile {
         }
     }
 
-    /// Like [`ConfigFile::parse`], but every syntax error of an ini file, not only the
-    /// first (TOML's parser stops at its first error).
+    /// Like [`ConfigFile::parse`], but every syntax error, not only the first (for
+    /// TOML, whose parser stops at its first error: the first of each section).
     pub fn parse_all(origin: &Path, text: &str) -> Result<ConfigFile, Vec<SyntaxError>> {
         if origin.extension().is_some_and(|e| e == "toml") {
-            parse_toml(origin, text).map_err(|e| vec![e])
+            toml_fmt::parse_toml_all(origin, text)
         } else {
             parse_ini_all(origin, text)
         }

@@ -3,7 +3,8 @@
 //! * Every top-level item must be a table; each table is one section (`[global]`,
 //!   `[log1]`, ...). Sections appear in file order.
 //! * Values may be strings, integers (stored as decimal text, so `0x10` becomes `"16"`),
-//!   booleans (stored as `"1"` / `"0"`, as ulogd2 expects), floats (stored as text; no
+//!   booleans (stored as `"true"` / `"false"`: boolean options read them, and an
+//!   integer option refuses them, so `group = true` is an error, not group 1), floats (stored as text; no
 //!   ulogd option takes one, so option validation will reject them with the line), and
 //!   arrays of those: every element becomes a repeated entry with the same key, which is
 //!   how `stack` and `plugin` repeat. An empty array gives no entry.
@@ -134,6 +135,64 @@ pub fn parse_toml(origin: &Path, text: &str) -> Result<ConfigFile, SyntaxError> 
     })
 }
 
+/// Like [`parse_toml`], but with an error for every section that has one, not only
+/// the first in the file: the toml crate stops at its first error, so when the whole
+/// document fails, each `[section]` is parsed again on its own (padded with blank
+/// lines so its line numbers stay those of the file) and its first error kept. An
+/// error only the whole document has (a section defined twice) is kept as well.
+pub fn parse_toml_all(origin: &Path, text: &str) -> Result<ConfigFile, Vec<SyntaxError>> {
+    let first = match parse_toml(origin, text) {
+        Ok(c) => return Ok(c),
+        Err(e) => e,
+    };
+    let mut errors = vec![first];
+    for (start_line, chunk) in section_chunks(text) {
+        let padded = format!("{}{chunk}", "\n".repeat(start_line - 1));
+        if let Err(e) = parse_toml(origin, &padded) {
+            if !errors
+                .iter()
+                .any(|f| f.line == e.line && f.message == e.message)
+            {
+                errors.push(e);
+            }
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    Err(errors)
+}
+
+/// The text split before every line that is a section header (`[name]` or
+/// `[[name]]`, alone on its line but for a comment): (1-based first line, text).
+fn section_chunks(text: &str) -> Vec<(usize, &str)> {
+    let is_header = |line: &str| {
+        let l = line.split('#').next().unwrap_or("").trim();
+        let inner = l
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .map(|r| r.trim_start_matches('[').trim_end_matches(']'));
+        inner.is_some_and(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c))
+        })
+    };
+    let mut chunks = Vec::new();
+    let (mut start, mut start_line) = (0, 1);
+    let mut off = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if is_header(line) && off > start {
+            chunks.push((start_line, &text[start..off]));
+            start = off;
+            start_line = i + 1;
+        }
+        off += line.len();
+    }
+    if start < text.len() {
+        chunks.push((start_line, &text[start..]));
+    }
+    chunks
+}
+
 fn err_at(origin: &Path, line: usize, message: String) -> SyntaxError {
     SyntaxError {
         file: origin.to_path_buf(),
@@ -178,7 +237,7 @@ fn scalar(value: Value, key: &dyn Fn() -> String) -> Result<String, String> {
     Ok(match value {
         Value::String(s) => s,
         Value::Integer(i) => i.to_string(),
-        Value::Boolean(b) => if b { "1" } else { "0" }.to_string(),
+        Value::Boolean(b) => b.to_string(),
         Value::Float(f) => f.to_string(),
         Value::Datetime(_) => {
             return Err(format!(
@@ -295,7 +354,7 @@ sync = true
             entries(&c.sections[2]),
             vec![
                 ("file", "/var/log/ulogd_syslogemu.log", 11),
-                ("sync", "1", 12)
+                ("sync", "true", 12)
             ]
         );
     }
@@ -322,8 +381,8 @@ sync = true
                 ("i", "42", 2),
                 ("neg", "-7", 3),
                 ("hex", "16", 4),
-                ("t", "1", 5),
-                ("f", "0", 6),
+                ("t", "true", 5),
+                ("f", "false", 6),
                 ("fl", "1.5", 7),
                 ("s", "a b", 8),
                 ("e", "", 9),
@@ -342,7 +401,7 @@ sync = true
                 ("stack", "x:NFLOG", 6),
                 ("stack", "y:NFCT", 6),
                 ("mixed", "1", 7),
-                ("mixed", "1", 7),
+                ("mixed", "true", 7),
             ]
         );
     }
@@ -437,6 +496,22 @@ sync = true
         let e = err("[zz]\na = { x = 1 }\n[aa]\nb = { y = 1 }\n");
         assert_eq!(e.line, 2);
         assert!(e.message.contains("\"zz.a\""), "{e}");
+    }
+
+    #[test]
+    fn every_section_with_an_error_is_reported() {
+        let text = "[global]\nloglevel = 3\nbad = \n[log1]\ngroup = 1\n\
+                    [emu1]\nfile = \"unterminated\n[j1]\nsub = { a = 1 }\n[ok]\nx = 1\n";
+        let errs = parse_toml_all(Path::new("t.toml"), text).unwrap_err();
+        let lines: Vec<usize> = errs.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![3, 7, 9], "{errs:?}");
+        assert!(errs[0].message.starts_with("invalid TOML"), "{errs:?}");
+        assert!(errs[2].message.contains("\"j1.sub\""), "{errs:?}");
+        // A good file parses; a duplicate section (only the whole has it) stays one.
+        assert!(parse_toml_all(Path::new("t.toml"), "[a]\nx = 1\n").is_ok());
+        let errs = parse_toml_all(Path::new("t.toml"), "[a]\n[a]\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 2);
     }
 
     #[test]

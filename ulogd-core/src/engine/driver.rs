@@ -43,6 +43,11 @@ pub enum Step {
 #[derive(Default)]
 struct Control {
     stop: AtomicBool,
+    /// When every source has finished, keep the loop (timers, stage ticks: output
+    /// retries and flushes) running until stopped, instead of ending.
+    linger: AtomicBool,
+    /// Every source has finished (set while lingering).
+    sources_done: AtomicBool,
     /// Bit per [`Signal`] (see [`sig_bit`]).
     signals: AtomicU8,
 }
@@ -154,6 +159,21 @@ impl EngineHandle {
     pub fn signal(&self, sig: Signal) {
         self.ctl.signals.fetch_or(sig_bit(sig), Ordering::SeqCst);
         let _ = self.waker.wake();
+    }
+
+    /// With `on`, an engine whose sources have all finished keeps its loop running
+    /// (stage ticks go on: a full disk is still retried, buffered records are still
+    /// flushed) until [`EngineHandle::stop`]. A fleet of engines sets this so one
+    /// group ending early does not stop its outputs while the others still run;
+    /// [`EngineHandle::sources_finished`] tells when to stop it.
+    pub fn set_linger(&self, on: bool) {
+        self.ctl.linger.store(on, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+
+    /// Whether every source of a lingering engine has finished.
+    pub fn sources_finished(&self) -> bool {
+        self.ctl.sources_done.load(Ordering::SeqCst)
     }
 
     /// Every instance's counters now (the sources' own counters as of the loop's
@@ -648,8 +668,14 @@ impl Engine {
             && self.sources.iter().all(|s| s.finished || s.inst.hop)
         {
             // A hop source (hop.rs) never finishes itself: it is drained at shutdown.
-            log::info!("every source has finished");
-            self.finished = true;
+            if self.ctl.linger.load(Ordering::SeqCst) {
+                if !self.ctl.sources_done.swap(true, Ordering::SeqCst) {
+                    log::info!("every source of this group has finished; its outputs run on");
+                }
+            } else {
+                log::info!("every source has finished");
+                self.finished = true;
+            }
         }
         self.finished
     }
@@ -707,7 +733,8 @@ impl Engine {
             Signal::Hup => log::info!("SIGHUP: reopening files"),
             Signal::Usr1 => {
                 for line in self.report().to_string().lines() {
-                    log::warn!("counters: {line}");
+                    // Asked for explicitly: shown whatever the log level.
+                    log::warn!(target: crate::ALWAYS, "counters: {line}");
                 }
             }
             Signal::Usr2 => {}

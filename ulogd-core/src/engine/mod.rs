@@ -24,13 +24,17 @@
 //! - `builder`: [`EngineBuilder`]'s declarations (instances, objects, stacks);
 //! - `driver`: [`Engine`] — the mio loop, timers, signals delivered through the
 //!   [`EngineHandle`], `run()` and `step()`; also `EngineBuilder::build`, so the
-//!   builder does not depend on the engine.
+//!   builder does not depend on the engine;
+//! - `reload`: [`Fleet`] — one engine per independent group of stacks, so a
+//!   configuration reload rebuilds the groups that changed and leaves the others
+//!   running untouched.
 
 mod build;
 mod builder;
 mod dispatch;
 mod driver;
 mod hop;
+mod reload;
 mod report;
 mod timers;
 
@@ -38,6 +42,7 @@ pub use builder::EngineBuilder;
 pub use dispatch::Counters;
 pub use driver::{Engine, EngineHandle, Step};
 pub use hop::Doorbell;
+pub use reload::{Fleet, FleetHandle, GroupStats, ReloadError, ReloadOutcome};
 pub use report::{
     EngineError, InstanceReport, Report, Snapshot, SourceStats, StageStats, PUBLISH_EVERY,
 };

@@ -26,6 +26,14 @@
 //! when the server is back; beyond that each row is counted as `lost` and logged,
 //! never dropped silently. A row the server rejects (or a stack's row refused for a column it
 //! cannot fill) is counted in `rejected`, with the server's message. `reconnect=0` gives up after the first failure, as ulogd2.
+//!
+//! `when_full=spool`: rows that do not fit the memory backlog go to a disk
+//! [`Spool`] (`spool_dir`...) instead of being lost; once a spool episode starts,
+//! every row goes there, behind the ones before, and the writer reads them back in
+//! order, acknowledging each transaction the server committed. At shutdown what the
+//! memory backlog still holds goes to the spool too, so a restart replays it first.
+//! Rows made before the columns were ever known (the server was never reached) are
+//! kept in memory only: they are not statements yet.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +49,7 @@ use ulogd_core::{
 
 use super::pgconn::{self, reason, Target};
 use super::{column_to_key, from_value, is_inactive_column, push_pg_literal, worth_logging};
+use crate::spool::{Seq, Spool, SpoolConfig};
 
 /// Rows per transaction.
 pub(crate) const BATCH: usize = 256;
@@ -89,6 +98,10 @@ struct Counters {
     reconnects: AtomicU64,
     connect_failures: AtomicU64,
     ring_full: AtomicU64,
+    spool_depth: AtomicU64,
+    spooled: AtomicU64,
+    replayed: AtomicU64,
+    spool_corrupt: AtomicU64,
 }
 
 /// The columns, once read from the server.
@@ -275,6 +288,8 @@ struct Writer {
     backlog_bytes: u64,
     batch: Vec<Row>,
     sql: String,
+    /// `when_full=spool`: the overflow and the next sequence number to read back.
+    spool: Option<(Spool, Seq)>,
 }
 
 enum Outcome {
@@ -412,7 +427,72 @@ impl Writer {
         }
     }
 
+    /// `when_full=spool`: appends a statement; false if the spool refused it (lost).
+    fn spool_append(&mut self, stmt: &str) -> bool {
+        let Some((sp, _)) = self.spool.as_mut() else {
+            return false;
+        };
+        match sp.append(stmt.as_bytes()) {
+            Ok(_) => true,
+            Err(e) => {
+                self.sh.lose(1, &format!("spool: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Whether rows must go to the spool (an episode is on: some wait there).
+    fn spooling(&self) -> bool {
+        self.spool.as_ref().is_some_and(|(sp, _)| sp.depth() > 0)
+    }
+
+    /// Starts an episode: the statements of the memory backlog move to the spool, in
+    /// order (rows not yet statements stay: they are older and written first).
+    fn spill(&mut self) {
+        let mut keep = VecDeque::new();
+        for row in std::mem::take(&mut self.backlog) {
+            match row {
+                Row::Stmt(s) => {
+                    self.backlog_bytes -= s.len() as u64;
+                    self.spool_append(&s);
+                }
+                d => keep.push_back(d),
+            }
+        }
+        self.backlog = keep;
+    }
+
     fn push_backlog(&mut self, row: Row) {
+        if self.spool.is_some() && !self.gave_up {
+            let stmt = match row {
+                Row::Stmt(s) => s,
+                Row::Deferred(d) => match self.sh.columns.get().is_some() {
+                    true => match self.sh.resolve(&d) {
+                        Some(s) => s,
+                        None => return self.sh.refuse(),
+                    },
+                    false => return self.push_memory(Row::Deferred(d)),
+                },
+            };
+            if self.spooling() {
+                self.spool_append(&stmt);
+                return;
+            }
+            let len = stmt.len() as u64;
+            if self.backlog.len() < self.sh.keep_rows || self.backlog_bytes + len <= self.sh.memcap
+            {
+                self.backlog_bytes += len;
+                self.backlog.push_back(Row::Stmt(stmt));
+            } else {
+                self.spill();
+                self.spool_append(&stmt);
+            }
+            return;
+        }
+        self.push_memory(row);
+    }
+
+    fn push_memory(&mut self, row: Row) {
         let len = row.len();
         let room =
             self.backlog.len() < self.sh.keep_rows || self.backlog_bytes + len <= self.sh.memcap;
@@ -434,6 +514,85 @@ impl Writer {
         c.backlog
             .store(self.backlog.len() as u64, Ordering::Relaxed);
         c.backlog_bytes.store(self.backlog_bytes, Ordering::Relaxed);
+        if let Some((sp, _)) = &self.spool {
+            let sc = sp.counters();
+            c.spool_depth.store(sc.depth, Ordering::Relaxed);
+            c.spooled.store(sc.spooled, Ordering::Relaxed);
+            c.spool_corrupt.store(sc.corrupt, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes the spool's rows while connected, a transaction at a time, each
+    /// acknowledged once committed; returns whether nothing is left there.
+    fn drain_spool(&mut self) -> bool {
+        while self.spooling() && self.ensure_connected() {
+            let (sp, read) = self.spool.as_mut().expect("spooling");
+            let batch = match sp.commit().and_then(|()| sp.peek(*read, BATCH)) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.sh.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    log::error!("PGSQL [{}]: spool: {e}", self.sh.id);
+                    return false;
+                }
+            };
+            let Some(&(last, _)) = batch.last() else {
+                // Everything acknowledged up to what was appended: nothing readable
+                // (an ack or damage skipped the rest).
+                let n = sp.next_seq();
+                if n > 0 {
+                    let _ = sp.ack(n - 1);
+                }
+                *read = n;
+                return !self.spooling();
+            };
+            let seqs: Vec<Seq> = batch.iter().map(|r| r.0).collect();
+            let rows: Vec<String> = batch
+                .into_iter()
+                .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+                .collect();
+            self.sh
+                .counters
+                .replayed
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            let (done, up) = match self.write(&rows) {
+                Outcome::Written => (rows.len(), true),
+                Outcome::Down(n) => (n, false),
+            };
+            let (sp, read) = self.spool.as_mut().expect("spooling");
+            if done > 0 {
+                let _ = sp.ack(seqs[done - 1]);
+            }
+            *read = if up { last + 1 } else { sp.ack_next() };
+            if !up {
+                break;
+            }
+        }
+        self.sync_gauges();
+        !self.spooling()
+    }
+
+    /// Shutdown with a spool: what the memory backlog holds goes to the spool (it is
+    /// empty then: rows go to memory only outside an episode), and is committed.
+    fn keep_in_spool(&mut self) {
+        if self.spool.is_none() {
+            return;
+        }
+        if !self.spooling() {
+            self.spill();
+        }
+        let (sp, _) = self.spool.as_mut().expect("spool");
+        if let Err(e) = sp.commit() {
+            log::error!("PGSQL [{}]: spool: {e}", self.sh.id);
+        }
+        let kept = sp.depth();
+        if kept > 0 {
+            log::info!(
+                "PGSQL [{}]: {kept} rows kept in the spool {} for the next start",
+                self.sh.id,
+                sp.config().dir.display()
+            );
+        }
+        self.sync_gauges();
     }
 
     /// Writes the backlog while connected; returns whether it is empty.
@@ -462,8 +621,11 @@ impl Writer {
                 break;
             }
         }
+        if self.backlog.is_empty() {
+            self.drain_spool();
+        }
         self.sync_gauges();
-        self.backlog.is_empty()
+        self.backlog.is_empty() && !self.spooling()
     }
 
     /// Queues the collected batch behind the backlog and writes what it can.
@@ -471,16 +633,22 @@ impl Writer {
         for r in std::mem::take(&mut self.batch) {
             self.push_backlog(r);
         }
+        if let Some((sp, _)) = self.spool.as_mut() {
+            if let Err(e) = sp.commit() {
+                log::error!("PGSQL [{}]: spool: {e}", self.sh.id);
+            }
+        }
         self.drain_backlog();
     }
 
     /// At shutdown: write what is left, with one connection attempt if needed.
     fn final_flush(&mut self) {
         self.handle_batch();
-        if !self.backlog.is_empty() && self.client.is_none() && !self.gave_up {
+        if (!self.backlog.is_empty() || self.spooling()) && self.client.is_none() && !self.gave_up {
             self.next_attempt = Instant::now();
             self.drain_backlog();
         }
+        self.keep_in_spool();
     }
 
     fn hup(&mut self) {
@@ -501,7 +669,7 @@ impl Writer {
 
     fn run(mut self) {
         loop {
-            let wait = if self.backlog.is_empty() {
+            let wait = if self.backlog.is_empty() && !self.spooling() {
                 Duration::from_secs(1)
             } else {
                 Duration::from_millis(200)
@@ -569,6 +737,8 @@ struct Pgsql {
     /// columns at start, so a column no key fills is a start-up error.
     bound: Mutex<Vec<(String, Vec<String>)>>,
     ring: usize,
+    /// `when_full=spool`.
+    spool: Option<SpoolConfig>,
     plans: RwLock<Vec<(usize, Arc<StackPlan>)>>,
     tx: Mutex<Option<Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -697,6 +867,28 @@ impl Stage for Pgsql {
                 None
             }
         };
+        let spool = match &self.spool {
+            Some(c) => {
+                let sp = Spool::open(c.clone()).map_err(|e| {
+                    PluginError::new(format!(
+                        "PGSQL [{}]: can't open the spool {}: {e}",
+                        sh.id,
+                        c.dir.display()
+                    ))
+                })?;
+                if sp.depth() > 0 {
+                    log::info!(
+                        "PGSQL [{}]: spool {}: replaying {} rows kept from an earlier run",
+                        sh.id,
+                        c.dir.display(),
+                        sp.depth()
+                    );
+                }
+                let read = sp.ack_next();
+                Some((sp, read))
+            }
+            None => None,
+        };
         let (tx, rx) = bounded(self.ring);
         let connected = client.is_some();
         let w = Writer {
@@ -710,6 +902,7 @@ impl Stage for Pgsql {
             backlog_bytes: 0,
             batch: Vec::with_capacity(BATCH),
             sql: String::new(),
+            spool,
         };
         let h = std::thread::Builder::new()
             .name("ulogd-pgsql".into())
@@ -783,7 +976,7 @@ impl Stage for Pgsql {
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         let c = &self.sh.counters;
-        vec![
+        let mut v = vec![
             ("rows", c.rows.load(Ordering::Relaxed)),
             ("lost", c.lost.load(Ordering::Relaxed)),
             ("rejected", c.errors.load(Ordering::Relaxed)),
@@ -795,7 +988,16 @@ impl Stage for Pgsql {
                 c.connect_failures.load(Ordering::Relaxed),
             ),
             ("ring_full", c.ring_full.load(Ordering::Relaxed)),
-        ]
+        ];
+        if self.spool.is_some() {
+            v.extend([
+                ("spool_depth", c.spool_depth.load(Ordering::Relaxed)),
+                ("spooled", c.spooled.load(Ordering::Relaxed)),
+                ("replayed", c.replayed.load(Ordering::Relaxed)),
+                ("spool_corrupt", c.spool_corrupt.load(Ordering::Relaxed)),
+            ]);
+        }
+        v
     }
 }
 
@@ -870,7 +1072,15 @@ pub(crate) fn spec() -> PluginSpec {
                 "1024",
                 "rows queued to the writer thread, and at least as many kept while the database is unreachable (0: 1024)",
             ),
-        ],
+            OptionDef::string(
+                "when_full",
+                "drop_newest",
+                "backlog full (ring_buffer_size rows and backlog_memcap bytes): drop_newest (counted as lost) or spool (to spool_dir, written in order when the server is back, kept across restarts)",
+            ),
+        ]
+        .into_iter()
+        .chain(crate::output::spool_options())
+        .collect(),
         inputs: vec![],
         outputs: vec![],
         wildcard: true,
@@ -909,6 +1119,16 @@ pub(crate) fn spec() -> PluginSpec {
                 let opt = if o.str("connstring").is_empty() { "host" } else { "connstring" };
                 err(opt, &m)
             })?;
+            let spool = match o.str("when_full").to_ascii_lowercase().as_str() {
+                "drop_newest" => crate::output::spool_config(o, false)?,
+                "spool" => crate::output::spool_config(o, true)?,
+                other => {
+                    return Err(err(
+                        "when_full",
+                        &format!("must be drop_newest or spool, not \"{other}\""),
+                    ))
+                }
+            };
             // The procedure is checked now; the columns when the output starts.
             statement_head(o.str("procedure"), o.str("schema"), o.str("table"), &[])
                 .map_err(|m| err("procedure", &m))?;
@@ -928,6 +1148,7 @@ pub(crate) fn spec() -> PluginSpec {
                         counters: Counters::default(),
                     }),
                     ring,
+                    spool,
                     plans: RwLock::new(Vec::new()),
                     tx: Mutex::new(None),
                     thread: Mutex::new(None),

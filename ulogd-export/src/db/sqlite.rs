@@ -647,7 +647,10 @@ fn counters_of(g: &Db, slot: usize) -> Vec<(&'static str, u64)> {
         ("commits", g.commits),
         ("busy", s.busy),
         ("lost", s.lost),
-        ("errors", s.errors),
+        // Not `errors`: the engine already reports the stage's `errors=` (events
+        // that failed), and two `errors=` with different values confused (issue 17
+        // §12). PGSQL calls the same `rejected`.
+        ("rejected", s.errors),
     ]
 }
 

@@ -33,7 +33,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use ulogd_core::{Event, KeyDef, OptionDef, Options, PluginError, Ret, Signal, Stage};
+use ulogd_core::{
+    BindState, Event, KeyDef, OptionDef, Options, PluginError, Ret, Signal, StackKeys, Stage,
+};
 
 use crate::json::{JsonOpts, OffsetCache, Plan, TsFormat};
 use crate::spool::{SpoolConfig, SyncMode, WhenFull};
@@ -281,15 +283,14 @@ impl Common {
     }
 }
 
+/// What one stack's events need here, worked out once in `bind`.
 struct StackPlan {
-    id: usize,
     json: Plan,
     dest: TemplatePlan,
     key: Option<TemplatePlan>,
 }
 
 struct FrontInner {
-    plans: Vec<StackPlan>,
     tz: OffsetCache,
     payload: Vec<u8>,
     dest: Vec<u8>,
@@ -330,7 +331,6 @@ impl Front {
             charset,
             stats: Arc::new(Stats::default()),
             inner: Mutex::new(FrontInner {
-                plans: Vec::new(),
                 tz: OffsetCache::default(),
                 payload: Vec::with_capacity(2048),
                 dest: Vec::with_capacity(128),
@@ -349,6 +349,15 @@ impl Front {
 }
 
 impl Stage for Front {
+    fn bind(&self, keys: &StackKeys<'_>) -> Result<BindState, PluginError> {
+        let w = keys.wildcard;
+        Ok(BindState::new(StackPlan {
+            json: Plan::new(w, &self.common.json),
+            dest: self.common.dest.plan(w),
+            key: self.common.key.as_ref().map(|k| k.plan(w)),
+        }))
+    }
+
     fn start(&self) -> Result<(), PluginError> {
         let Some(rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return Ok(());
@@ -372,28 +381,18 @@ impl Stage for Front {
 
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
         let mut g = self.lock();
+        let Some(p) = ev.bind_state::<StackPlan>() else {
+            debug_assert!(false, "{}: no plan bound for this stack", self.plugin);
+            Stats::add(&self.stats.errors, 1);
+            return Ret::Err;
+        };
         let FrontInner {
-            plans,
             tz,
             payload,
             dest,
             key,
             tx,
         } = &mut *g;
-        let id = ev.binding_id();
-        let i = match plans.iter().position(|p| p.id == id) {
-            Some(i) => i,
-            None => {
-                plans.push(StackPlan {
-                    id,
-                    json: Plan::new(ev, &self.common.json),
-                    dest: self.common.dest.plan(ev),
-                    key: self.common.key.as_ref().map(|k| k.plan(ev)),
-                });
-                plans.len() - 1
-            }
-        };
-        let p = &plans[i];
         payload.clear();
         dest.clear();
         key.clear();

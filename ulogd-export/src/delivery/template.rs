@@ -104,18 +104,14 @@ impl Template {
             .find(|k| !upstream.iter().any(|d| d.name.as_ref() as &str == *k))
     }
 
-    /// Resolves the key names against the stack of `ev`.
-    pub(crate) fn plan(&self, ev: &Event<'_>) -> TemplatePlan {
+    /// Resolves the key names against a stack's wildcard keys (the last of a name).
+    pub(crate) fn plan(&self, wildcard: &[&KeyDef]) -> TemplatePlan {
         let parts = self
             .parts
             .iter()
             .map(|p| match p {
                 Part::Lit(l) => PlanPart::Lit(l.clone().into_bytes()),
-                Part::Key(k) => PlanPart::Pos(
-                    (0..ev.wildcard_len())
-                        .rev()
-                        .find(|&i| ev.wildcard_def(i).is_some_and(|d| &*d.name == k)),
-                ),
+                Part::Key(k) => PlanPart::Pos(wildcard.iter().rposition(|d| &*d.name == k)),
             })
             .collect();
         TemplatePlan { parts }

@@ -3,12 +3,13 @@
 //! ulogd2's JSON object collapses duplicate names (first position, last value), drops
 //! some types, renames keys to their CIM alias and reads the time from the last keys
 //! named `oob.time.sec` / `oob.time.usec`. All of that depends only on the key names
-//! of the stack, so it is worked out once per stack ([`Plan::new`]) and each event is
-//! then written with no name comparison, no hashing and no allocation. The result is
+//! of the stack, so it is worked out once per stack ([`Plan::new`], from the stage's
+//! `bind`) and each event is then written with no name comparison, no hashing, no
+//! look-up of key declarations and no allocation. The result is
 //! byte-identical to the straightforward reference formatter of the tests
 //! (`json/reference.rs`, checked there).
 
-use ulogd_core::{Event, KeyType, Value};
+use ulogd_core::{Event, KeyDef, KeyType, Value};
 
 use super::encode::{push_i64, push_json_str, push_timestamp, push_u64, JsonOpts};
 use crate::output::c_str;
@@ -23,17 +24,26 @@ enum Fixed {
 }
 
 struct Field {
-    /// `"name": `, escaped once.
+    /// `, "name": `, escaped once: the separator and the name are one copy (the
+    /// first field printed skips the first two bytes).
     head: Vec<u8>,
-    /// Wildcard positions feeding this name, in stack order, and whether the position
-    /// is `raw.label` printed as `action` (boolean_label).
-    positions: Vec<(usize, bool)>,
+    /// Wildcard positions feeding this name, last in stack order first (the last set
+    /// one wins, as in ulogd2), with the key's type.
+    positions: Vec<Pos>,
     fixed: Fixed,
+}
+
+/// One wildcard position feeding a field.
+#[derive(Clone, Copy)]
+struct Pos {
+    pos: usize,
+    ty: KeyType,
+    /// `raw.label` printed as `action` (boolean_label).
+    label: bool,
 }
 
 /// What JSON prints for one stack.
 pub(crate) struct Plan {
-    pub(crate) id: usize,
     time_sec: Option<usize>,
     time_usec: Option<usize>,
     fields: Vec<Field>,
@@ -41,35 +51,36 @@ pub(crate) struct Plan {
 }
 
 fn head(name: &str) -> Vec<u8> {
-    let mut h = Vec::with_capacity(name.len() + 4);
+    let mut h = Vec::with_capacity(name.len() + 6);
+    h.extend_from_slice(b", ");
     push_json_str(&mut h, name.as_bytes());
     h.extend_from_slice(b": ");
     h
 }
 
 impl Plan {
-    /// Derives the plan from the event's wildcard keys (their names and types only).
-    pub(crate) fn new(ev: &Event<'_>, o: &JsonOpts) -> Plan {
+    /// Derives the plan from the stack's wildcard keys (their names and types only;
+    /// position `i` of `wildcard` is `ev.wildcard_get(i)`).
+    pub(crate) fn new(wildcard: &[&KeyDef], o: &JsonOpts) -> Plan {
         let mut fields: Vec<Field> = Vec::new();
         let mut names: Vec<String> = Vec::new();
-        let mut add =
-            |name: &str, fixed: Fixed, pos: Option<(usize, bool)>, fields: &mut Vec<Field>| {
-                let i = match names.iter().position(|n| n == name) {
-                    Some(i) => i,
-                    None => {
-                        names.push(name.to_string());
-                        fields.push(Field {
-                            head: head(name),
-                            positions: Vec::new(),
-                            fixed,
-                        });
-                        fields.len() - 1
-                    }
-                };
-                if let Some(p) = pos {
-                    fields[i].positions.push(p);
+        let mut add = |name: &str, fixed: Fixed, pos: Option<Pos>, fields: &mut Vec<Field>| {
+            let i = match names.iter().position(|n| n == name) {
+                Some(i) => i,
+                None => {
+                    names.push(name.to_string());
+                    fields.push(Field {
+                        head: head(name),
+                        positions: Vec::new(),
+                        fixed,
+                    });
+                    fields.len() - 1
                 }
             };
+            if let Some(p) = pos {
+                fields[i].positions.push(p);
+            }
+        };
         if o.eventv1 {
             add("@version", Fixed::Version, None, &mut fields);
         }
@@ -79,10 +90,7 @@ impl Plan {
         }
         add("dvc", Fixed::Device, None, &mut fields);
         let (mut time_sec, mut time_usec) = (None, None);
-        for pos in 0..ev.wildcard_len() {
-            let Some(d) = ev.wildcard_def(pos) else {
-                continue;
-            };
+        for (pos, d) in wildcard.iter().enumerate() {
             if d.name == "oob.time.sec" {
                 time_sec = Some(pos);
             } else if d.name == "oob.time.usec" {
@@ -95,15 +103,27 @@ impl Plan {
                 continue;
             }
             if o.boolean_label && d.name == "raw.label" && d.ty == KeyType::U8 {
-                add("action", Fixed::None, Some((pos, true)), &mut fields);
+                let p = Pos {
+                    pos,
+                    ty: d.ty,
+                    label: true,
+                };
+                add("action", Fixed::None, Some(p), &mut fields);
             } else {
-                add(d.json_name(), Fixed::None, Some((pos, false)), &mut fields);
+                let p = Pos {
+                    pos,
+                    ty: d.ty,
+                    label: false,
+                };
+                add(d.json_name(), Fixed::None, Some(p), &mut fields);
             }
+        }
+        for f in &mut fields {
+            f.positions.reverse();
         }
         let mut device = Vec::new();
         push_json_str(&mut device, o.device.as_bytes());
         Plan {
-            id: ev.binding_id(),
             time_sec,
             time_usec,
             fields,
@@ -121,23 +141,21 @@ impl Plan {
         now: i64,
         offset_of: impl FnOnce(i64) -> i32,
     ) {
+        // One capacity check for the whole line instead of one per field.
+        out.reserve(1024);
         out.push(b'{');
         let mut first = true;
         let mut offset_of = Some(offset_of);
         for f in &self.fields {
             let mark = out.len();
             let sep = |out: &mut Vec<u8>| {
-                if !first {
-                    out.extend_from_slice(b", ");
-                }
-                out.extend_from_slice(&f.head);
+                out.extend_from_slice(if first { &f.head[2..] } else { &f.head });
             };
             let mut written = false;
-            for &(pos, label) in f.positions.iter().rev() {
+            for &Pos { pos, ty, label } in &f.positions {
                 let Some(v) = ev.wildcard_get(pos) else {
                     continue;
                 };
-                let ty = ev.wildcard_def(pos).map_or(KeyType::Any, |d| d.ty);
                 sep(out);
                 let ok = match (ty, v) {
                     (KeyType::String, Value::Bytes(s)) => push_json_str(out, c_str(s)),

@@ -15,8 +15,14 @@
 //! tick:   reconnect / retry / drain ───────────┘
 //! ```
 
-use ulogd_core::{Event, OptionDef, Options, PluginError};
+use std::path::PathBuf;
+use std::time::Duration;
 
+use ulogd_core::{BindState, Event, OptionDef, Options, PluginError, StackKeys};
+
+use crate::spool::{SpoolConfig, SyncMode, WhenFull as SpoolFull};
+
+pub(crate) mod overflow;
 pub(crate) mod queue;
 pub(crate) mod stage;
 
@@ -30,6 +36,12 @@ pub trait Encoder: Send + 'static {
     /// Called by `start` before the transport opens (hostname look-up...).
     fn start(&mut self) -> Result<(), PluginError> {
         Ok(())
+    }
+    /// Works out, once per stack feeding this output, what `encode` needs from the
+    /// key names (the stage's [`ulogd_core::Stage::bind`]); `encode` reads it back
+    /// with `ev.bind_state::<T>()`.
+    fn bind(&self, _keys: &StackKeys<'_>) -> Result<BindState, PluginError> {
+        Ok(BindState::none())
     }
     /// Appends one record for `ev` to `out` (which holds earlier queued records: only
     /// append). `false` means this event has no record.
@@ -49,7 +61,8 @@ pub enum WhenFull {
     Block,
     /// Drop the new record and count it (`dropped`); the loop never waits.
     DropNewest,
-    /// An on-disk spool (not built yet: refused at start).
+    /// Records that do not fit go to the output's disk spool ([`overflow`]), and
+    /// come back from it in order as the transport takes them.
     Spool,
 }
 
@@ -68,20 +81,40 @@ impl WhenFull {
 }
 
 /// The queue settings of one output.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct QueueConfig {
     /// The bound.
     pub max: QueueMax,
     /// The policy when it is reached.
     pub when_full: WhenFull,
+    /// The spool of `when_full=spool`.
+    pub spool: Option<SpoolConfig>,
+    /// Longest time a record is held (in the queue, not yet handed to the file or
+    /// the peer) after the event that made it, when the output is buffered.
+    pub flush_interval: Duration,
+}
+
+impl QueueConfig {
+    /// A bound and a policy, no spool, the default flush interval.
+    pub fn new(max: QueueMax, when_full: WhenFull) -> QueueConfig {
+        QueueConfig {
+            max,
+            when_full,
+            spool: None,
+            flush_interval: FLUSH_INTERVAL,
+        }
+    }
 }
 
 /// Default `queue_max` of a file output: room for a burst while the disk is full.
 pub const FILE_QUEUE_MAX: QueueMax = QueueMax::Bytes(1 << 20);
 /// Default `queue_max` of a network output: about 5 s of a busy peer's stall.
 pub const NET_QUEUE_MAX: QueueMax = QueueMax::Bytes(4 << 20);
+/// Default `flush_interval`.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The `queue_max` and `when_full` option declarations every queued output has.
+/// The `queue_max`, `when_full`, spool and `flush_interval` option declarations every
+/// queued output has.
 pub(crate) fn queue_options() -> Vec<OptionDef> {
     vec![
         OptionDef::string(
@@ -92,28 +125,138 @@ pub(crate) fn queue_options() -> Vec<OptionDef> {
         OptionDef::string(
             "when_full",
             "",
-            "when the queue is full: block (default for files), drop_newest (default for sockets, counted) or spool",
+            "when the queue is full: block (default for files), drop_newest (default for sockets, counted) or spool (to spool_dir, replayed in order)",
+        ),
+    ]
+    .into_iter()
+    .chain(spool_options())
+    .chain([
+        OptionDef::string(
+            "flush_interval",
+            "1s",
+            "longest time a buffered record is held before it is written (1s, 250ms)",
+        ),
+    ])
+    .collect()
+}
+
+/// The options of `when_full=spool` (shared with PGSQL).
+pub(crate) fn spool_options() -> Vec<OptionDef> {
+    vec![
+        OptionDef::string(
+            "spool_dir",
+            "",
+            "when_full=spool: the spool directory (default /var/spool/ulogd/<instance>)",
+        ),
+        OptionDef::string(
+            "spool_max_bytes",
+            "1GiB",
+            "when_full=spool: bound of the spool's files (bytes: 1GiB, 512MiB)",
+        ),
+        OptionDef::string(
+            "spool_sync",
+            "batch",
+            "when_full=spool: none, batch (fdatasync per commit: every tick or 256KiB) or always (per record)",
+        ),
+        OptionDef::string(
+            "spool_full",
+            "drop_oldest",
+            "when_full=spool, spool full: drop_oldest (counted) or block (wait like when_full=block, then drop the newest, counted)",
         ),
     ]
 }
 
-/// Reads `queue_max` / `when_full`, with the defaults of a file or a network output.
+/// Parses `1`, `1s`, `0.5s`, `250ms`.
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (t.as_str(), 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v * scale >= 0.001 && v * scale <= 3600.0 => {
+            Ok(Duration::from_secs_f64(v * scale))
+        }
+        Ok(_) => Err(format!("\"{s}\" must be between 1ms and 3600s")),
+        Err(_) => Err(format!("\"{s}\" is not a duration (1s, 250ms)")),
+    }
+}
+
+/// Reads `queue_max` / `when_full` / the spool / `flush_interval`, with the defaults
+/// of a file or a network output.
 pub(crate) fn queue_config(o: &Options, network: bool) -> Result<QueueConfig, PluginError> {
+    let err = |key: &str, e: String| PluginError::new(o.error(key, e).to_string());
     let max = match o.str("queue_max") {
         "" if network => NET_QUEUE_MAX,
         "" => FILE_QUEUE_MAX,
-        s => {
-            QueueMax::parse(s).map_err(|e| PluginError::new(o.error("queue_max", e).to_string()))?
-        }
+        s => QueueMax::parse(s).map_err(|e| err("queue_max", e))?,
     };
     let when_full = match o.str("when_full") {
         "" if network => WhenFull::DropNewest,
         "" => WhenFull::Block,
-        s => {
-            WhenFull::parse(s).map_err(|e| PluginError::new(o.error("when_full", e).to_string()))?
-        }
+        s => WhenFull::parse(s).map_err(|e| err("when_full", e))?,
     };
-    Ok(QueueConfig { max, when_full })
+    let flush_interval =
+        parse_interval(o.str("flush_interval")).map_err(|e| err("flush_interval", e))?;
+    let spool = spool_config(o, when_full == WhenFull::Spool)?;
+    Ok(QueueConfig {
+        max,
+        when_full,
+        spool,
+        flush_interval,
+    })
+}
+
+/// Reads the spool options: `Some` when `on` (`when_full=spool`); when not, naming
+/// one of them is an error.
+pub(crate) fn spool_config(o: &Options, on: bool) -> Result<Option<SpoolConfig>, PluginError> {
+    let err = |key: &str, e: String| PluginError::new(o.error(key, e).to_string());
+    if !on {
+        for key in ["spool_dir", "spool_max_bytes", "spool_sync", "spool_full"] {
+            if o.given(key) {
+                return Err(err(key, "is only used with when_full=spool".into()));
+            }
+        }
+        return Ok(None);
+    }
+    let dir = match o.str("spool_dir") {
+        "" => PathBuf::from("/var/spool/ulogd").join(o.instance()),
+        d => PathBuf::from(d),
+    };
+    let max_bytes = match QueueMax::parse(o.str("spool_max_bytes")) {
+        Ok(QueueMax::Bytes(b)) if b >= 4096 => b as u64,
+        Ok(_) => {
+            return Err(err(
+                "spool_max_bytes",
+                "must be a size in bytes of at least 4KiB (e.g. 1GiB)".into(),
+            ))
+        }
+        Err(e) => return Err(err("spool_max_bytes", e)),
+    };
+    let mut c = SpoolConfig::new(dir, max_bytes);
+    c.segment_bytes = c.segment_bytes.min(max_bytes / 4).max(1024);
+    c.sync = SyncMode::parse(o.str("spool_sync")).ok_or_else(|| {
+        err(
+            "spool_sync",
+            format!(
+                "must be none, batch or always, not \"{}\"",
+                o.str("spool_sync")
+            ),
+        )
+    })?;
+    c.when_full = SpoolFull::parse(o.str("spool_full")).ok_or_else(|| {
+        err(
+            "spool_full",
+            format!(
+                "must be drop_oldest or block, not \"{}\"",
+                o.str("spool_full")
+            ),
+        )
+    })?;
+    Ok(Some(c))
 }
 
 /// `s` up to its first NUL (C string semantics of ulogd2's `%s`).
@@ -184,4 +327,54 @@ pub(crate) fn file_output<E: Encoder>(
         queue_config(o, false)?,
         o.bool("sync"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_interval_values() {
+        assert_eq!(parse_interval("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("0.5s"), Ok(Duration::from_millis(500)));
+        assert!(parse_interval("0").unwrap_err().contains("between"));
+        assert!(parse_interval("soon")
+            .unwrap_err()
+            .contains("not a duration"));
+    }
+
+    fn opts(pairs: &[(&str, &str)]) -> Options {
+        Options::from_pairs("JSON", "j", &queue_options(), pairs).unwrap()
+    }
+
+    #[test]
+    fn spool_options_need_when_full_spool() {
+        let e = queue_config(&opts(&[("spool_dir", "/tmp/x")]), true).unwrap_err();
+        assert!(
+            e.to_string().contains("only used with when_full=spool"),
+            "{e}"
+        );
+        let c = queue_config(
+            &opts(&[
+                ("when_full", "spool"),
+                ("spool_max_bytes", "8MiB"),
+                ("spool_sync", "always"),
+            ]),
+            true,
+        )
+        .unwrap();
+        let sp = c.spool.unwrap();
+        assert_eq!(sp.dir, PathBuf::from("/var/spool/ulogd/j"));
+        assert_eq!((sp.max_bytes, sp.sync), (8 << 20, SyncMode::Always));
+        let e = queue_config(
+            &opts(&[("when_full", "spool"), ("spool_max_bytes", "100")]),
+            true,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("spool_max_bytes"), "{e}");
+        let c = queue_config(&opts(&[("flush_interval", "200ms")]), false).unwrap();
+        assert_eq!(c.flush_interval, Duration::from_millis(200));
+    }
 }

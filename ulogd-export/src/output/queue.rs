@@ -111,6 +111,14 @@ impl RecordQueue {
         }
     }
 
+    /// Whether at most half of the bound is used (a refill is worth it).
+    pub fn half_empty(&self) -> bool {
+        match self.max {
+            QueueMax::Records(n) => self.lens.len() * 2 <= n,
+            QueueMax::Bytes(b) => self.pending * 2 <= b,
+        }
+    }
+
     /// Appends one record written by `encode` into the queue's buffer. `encode`
     /// returns false for "nothing to write"; if the record does not fit the bound, it
     /// is taken back and `Err(Full)` returned. Ok(true) when a record was queued.
@@ -201,6 +209,32 @@ impl RecordQueue {
         self.head -= self.head_done;
         self.pending += self.head_done;
         self.head_done = 0;
+    }
+
+    /// Removes every record after the first `keep`, handing each (whole: only the
+    /// head can be partly written) to `f` in order; returns how many.
+    pub fn split_off(&mut self, keep: usize, mut f: impl FnMut(&[u8])) -> usize {
+        if self.lens.len() <= keep {
+            return 0;
+        }
+        let mut off = self.head;
+        for (i, &len) in self.lens.iter().take(keep).enumerate() {
+            off += len as usize - if i == 0 { self.head_done } else { 0 };
+        }
+        let cut = off;
+        for &len in self.lens.iter().skip(keep) {
+            f(&self.buf[off..off + len as usize]);
+            off += len as usize;
+        }
+        let n = self.lens.len() - keep;
+        self.lens.truncate(keep);
+        self.buf.truncate(cut);
+        self.pending = cut - self.head;
+        if keep == 0 {
+            self.head_done = 0;
+            self.clear_buf();
+        }
+        n
     }
 
     /// Drops everything; returns (records, bytes) dropped.
@@ -309,5 +343,23 @@ mod tests {
         assert_eq!(out, expect);
         assert_eq!(done, 50_000);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn split_off_keeps_a_partly_written_head() {
+        let mut q = RecordQueue::new(QueueMax::Records(10));
+        for r in ["aaaa\n", "bb\n", "c\n"] {
+            q.push(r.as_bytes()).unwrap();
+        }
+        q.consume(2);
+        let mut moved = Vec::new();
+        assert_eq!(q.split_off(1, |r| moved.push(r.to_vec())), 2);
+        assert_eq!(moved, [b"bb\n".to_vec(), b"c\n".to_vec()]);
+        assert_eq!((q.depth(), q.bytes(), q.pending()), (1, 3, &b"aa\n"[..]));
+        assert_eq!(q.consume(3), 1);
+        assert!(q.is_empty());
+        q.push(b"d\n").unwrap();
+        assert_eq!(q.split_off(0, |_| {}), 1);
+        assert_eq!((q.depth(), q.bytes()), (0, 0));
     }
 }

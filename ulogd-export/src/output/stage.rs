@@ -6,13 +6,17 @@ use std::time::{Duration, Instant};
 
 use ulogd_core::{Event, PluginError, Ret, Signal, Stage};
 
+use super::overflow::Overflow;
 use super::{Encoder, QueueConfig, RecordQueue, WhenFull};
 use crate::transport::{wait_writable, Framing, Opened, Transport};
 
-/// A file is written once this much is queued (or on `sync`, the 1 s tick, shutdown).
+/// A file is written once this much is queued (or on `sync`, the `flush_interval`
+/// tick, shutdown).
 const FILE_FLUSH_AT: usize = 64 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A stream peer is looked at for a close before writing at most this often.
+const PEER_CHECK_EVERY: Duration = Duration::from_millis(1);
 /// How often repeated errors are summarised.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// `when_full=block` on a peer: the longest wait for one record.
@@ -104,6 +108,8 @@ struct Inner<E> {
     c: Counters,
     /// A peer: not connected until this instant (backoff).
     next_attempt: Instant,
+    /// When a stream peer was last looked at for a close (see `pump_with`).
+    peer_checked: Instant,
     backoff: Duration,
     /// A connect is pending or done but nothing written yet on this connection.
     fresh: bool,
@@ -112,6 +118,10 @@ struct Inner<E> {
     last_error: Option<String>,
     errs: RateLimit,
     drops: RateLimit,
+    /// `when_full=spool`: the disk overflow (opened at start).
+    spill: Option<Overflow>,
+    /// A record on its way to the spool.
+    scratch: Vec<u8>,
 }
 
 /// A sink made of an [`Encoder`], a bounded [`RecordQueue`] and a [`Transport`].
@@ -141,12 +151,15 @@ impl<E: Encoder> OutputStage<E> {
                 flush_at: if file { FILE_FLUSH_AT } else { 0 },
                 c: Counters::default(),
                 next_attempt: Instant::now(),
+                peer_checked: Instant::now(),
                 backoff: BACKOFF_MIN,
                 fresh: false,
                 failing: false,
                 last_error: None,
                 errs: RateLimit::new(),
                 drops: RateLimit::new(),
+                spill: None,
+                scratch: Vec::new(),
             }),
         }
     }
@@ -253,6 +266,7 @@ impl<E: Encoder> Inner<E> {
     fn disconnect(&mut self, name: &str, why: &str, at_once: bool) {
         if self.q.head_done() > 0 && self.q.drop_front() {
             self.c.lost += 1;
+            self.spool_done(name, 1);
             log::warn!(
                 "{name}: {}: one record was cut by the disconnect ({why}); counted as lost",
                 self.t.describe()
@@ -269,10 +283,38 @@ impl<E: Encoder> Inner<E> {
 
     /// Writes as much of the queue as the transport takes now, without waiting.
     fn pump(&mut self, name: &str) {
+        self.pump_with(name, false);
+    }
+
+    /// [`Inner::pump`]; `commit` lets the spool write out appended records so they can
+    /// be read back (the tick and shutdown, never per event).
+    fn pump_with(&mut self, name: &str, commit: bool) {
         if !self.t.is_open() {
             return;
         }
-        while !self.q.is_empty() {
+        // A peer that went away still lets the first writes succeed (until its RST
+        // comes back): look before writing, so what is queued waits for the next
+        // connection instead of vanishing into a dead one. One MSG_PEEK per pump,
+        // as the IPFIX exporter does per message — at most once per PEER_CHECK_EVERY,
+        // so a burst pays one system call per millisecond, not per record.
+        if !self.is_file()
+            && !self.fresh
+            && !self.q.is_empty()
+            && self.peer_checked.elapsed() >= PEER_CHECK_EVERY
+            && {
+                self.peer_checked = Instant::now();
+                self.t.peer_closed()
+            }
+        {
+            log::warn!("{name}: {}: peer closed the connection", self.t.describe());
+            self.disconnect(name, "peer closed", true);
+            return;
+        }
+        loop {
+            self.refill(name, commit);
+            if self.q.is_empty() {
+                return;
+            }
             let r = match self.t.framing() {
                 Framing::Stream => self.t.write(self.q.pending()),
                 Framing::Message => self.t.write(self.q.front().unwrap_or_default()),
@@ -288,6 +330,7 @@ impl<E: Encoder> Inner<E> {
                         }
                     };
                     self.c.written += done as u64;
+                    self.spool_done(name, done);
                     if self.fresh {
                         self.connected(name);
                     }
@@ -301,6 +344,104 @@ impl<E: Encoder> Inner<E> {
                 }
             }
         }
+    }
+
+    /// Moves records back from the spool into the queue.
+    fn refill(&mut self, name: &str, commit: bool) {
+        let Some(o) = self.spill.as_mut() else {
+            return;
+        };
+        if let Err(e) = o.refill(&mut self.q, commit) {
+            self.spool_error(name, &e);
+        }
+    }
+
+    /// `n` records left the front of the queue: acknowledge the spooled ones.
+    fn spool_done(&mut self, name: &str, n: usize) {
+        let Some(o) = self.spill.as_mut() else {
+            return;
+        };
+        if let Err(e) = o.done(n) {
+            self.spool_error(name, &e);
+        }
+    }
+
+    fn spool_error(&mut self, name: &str, e: &crate::spool::SpoolError) {
+        self.c.errors += 1;
+        let what = format!("spool: {e}");
+        if self.errs.note(None, || what.clone()) {
+            log::error!("{name}: {what} (repeats are summarised every {REPORT_EVERY:?})");
+        }
+    }
+
+    /// `when_full=spool`: one record for the spool. Outside an episode it goes to the
+    /// memory queue if it fits; the first that does not starts one (see
+    /// [`super::overflow`]). Returns false if dropped (spool full and blocking, or
+    /// failing).
+    fn push_spool(
+        &mut self,
+        name: &str,
+        mut encode: impl FnMut(&mut E, &mut Vec<u8>) -> bool,
+    ) -> bool {
+        let Inner { q, enc, spill, .. } = self;
+        let o = spill.as_mut().expect("push_spool with a spool");
+        if !o.active() {
+            match q.push_with(|b| encode(enc, b)) {
+                Ok(true) => {
+                    o.pushed_direct();
+                    return true;
+                }
+                Ok(false) => return true,
+                Err(_) => o.spill(q),
+            }
+        }
+        let mut rec = std::mem::take(&mut self.scratch);
+        rec.clear();
+        if !encode(&mut self.enc, &mut rec) || rec.is_empty() {
+            self.scratch = rec;
+            return true;
+        }
+        let block =
+            self.cfg.spool.as_ref().map(|c| c.when_full) == Some(crate::spool::WhenFull::Block);
+        let mut waited = Duration::ZERO;
+        let ok = loop {
+            let o = self.spill.as_mut().expect("spool");
+            match o.append(&rec) {
+                Ok(()) => break true,
+                Err(crate::spool::SpoolError::Full)
+                    if block && self.t.is_open() && waited < BLOCK_MAX =>
+                {
+                    let before = self.q.bytes();
+                    self.pump_with(name, true);
+                    if self.q.bytes() == before {
+                        match self.t.raw_fd() {
+                            Some(fd) => {
+                                wait_writable(fd, 100);
+                            }
+                            None => std::thread::sleep(Duration::from_millis(100)),
+                        }
+                        waited += Duration::from_millis(100);
+                    }
+                }
+                Err(e) => {
+                    self.c.dropped += 1;
+                    let what = format!(
+                        "spool {}: record dropped ({e}); {} dropped so far",
+                        o.dir(),
+                        self.c.dropped
+                    );
+                    if self.drops.note(None, || what.clone()) {
+                        log::warn!(
+                            "{name}: {}: {what} (repeats are summarised every {REPORT_EVERY:?})",
+                            self.t.describe()
+                        );
+                    }
+                    break false;
+                }
+            }
+        };
+        self.scratch = rec;
+        ok
     }
 
     fn recovered(&mut self, name: &str) {
@@ -346,6 +487,9 @@ impl<E: Encoder> Inner<E> {
 
     /// Queues one event's record, applying `when_full`. Returns false if dropped.
     fn push(&mut self, name: &str, mut encode: impl FnMut(&mut E, &mut Vec<u8>) -> bool) -> bool {
+        if self.spill.is_some() {
+            return self.push_spool(name, encode);
+        }
         let mut waited = Duration::ZERO;
         loop {
             let Inner { q, enc, .. } = self;
@@ -382,8 +526,10 @@ impl<E: Encoder> Inner<E> {
                 self.cfg.when_full,
                 self.c.dropped
             );
+            // Loss: shown at every log level (ulogd_core::ALWAYS).
             if self.drops.note(None, || what.clone()) {
                 log::warn!(
+                    target: ulogd_core::ALWAYS,
                     "{name}: {}: {what} (repeats are summarised every {REPORT_EVERY:?})",
                     self.t.describe()
                 );
@@ -399,13 +545,19 @@ impl<E: Encoder> Inner<E> {
         }
         if let Some((n, _)) = self.drops.due() {
             log::warn!(
+                target: ulogd_core::ALWAYS,
                 "{name}: {}: {n} more records dropped (queue full) in the last {REPORT_EVERY:?}; {} dropped in all",
                 self.t.describe(),
                 self.c.dropped
             );
         }
+        if let Some(o) = self.spill.as_mut() {
+            if let Err(e) = o.commit() {
+                self.spool_error(name, &e);
+            }
+        }
         if self.is_file() {
-            self.pump(name);
+            self.pump_with(name, true);
             return;
         }
         if self.t.is_open() && !self.fresh && self.t.peer_closed() {
@@ -415,11 +567,14 @@ impl<E: Encoder> Inner<E> {
         if !self.t.is_open() && Instant::now() >= self.next_attempt {
             let _ = self.open(name);
         }
-        self.pump(name);
+        self.pump_with(name, true);
     }
 
     /// Gives up on what is still queued (shutdown): counted as lost, and reported.
     fn abandon(&mut self, name: &str) {
+        if self.spill.is_some() {
+            return self.keep_in_spool(name);
+        }
         if self.q.is_empty() {
             return;
         }
@@ -435,6 +590,7 @@ impl<E: Encoder> Inner<E> {
         let (n, bytes) = self.q.clear();
         self.c.lost += n as u64;
         log::error!(
+            target: ulogd_core::ALWAYS,
             "{name}: {n} records ({bytes} bytes) could not be {} {} ({}); they are lost",
             if self.is_file() {
                 "written to"
@@ -442,8 +598,53 @@ impl<E: Encoder> Inner<E> {
                 "sent to"
             },
             self.t.describe(),
-            self.last_error.as_deref().unwrap_or("not connected")
+            match (&self.last_error, self.t.is_open()) {
+                (_, true) => "the destination did not take them in time",
+                (Some(e), false) => e.as_str(),
+                (None, false) => "not connected",
+            }
         );
+    }
+}
+
+impl<E: Encoder> Inner<E> {
+    /// Shutdown with a spool: what is still queued stays in the spool for the next
+    /// run (a partly written head is cut at the peer: lost, as on a disconnect).
+    fn keep_in_spool(&mut self, name: &str) {
+        if self.q.head_done() > 0 {
+            if self.is_file() {
+                let _ = self.t.discard_tail(self.q.head_done() as u64);
+                self.q.rewind_front();
+            } else {
+                self.disconnect(name, "shutdown", true);
+            }
+        }
+        let Inner { q, spill, .. } = self;
+        let o = spill.as_mut().expect("keep_in_spool with a spool");
+        match o.keep_at_stop(q) {
+            Ok((kept, lost)) => {
+                self.c.lost += lost;
+                if kept > 0 {
+                    log::info!(
+                        "{name}: {kept} records kept in the spool {} for the next start ({})",
+                        o.dir(),
+                        self.last_error.as_deref().unwrap_or("not sent yet")
+                    );
+                }
+                if lost > 0 {
+                    log::error!(
+                        "{name}: {lost} records could not be kept in the spool {} ({}); they are lost",
+                        o.dir(),
+                        o.last_error.as_deref().unwrap_or("not spooled")
+                    );
+                }
+            }
+            Err(e) => {
+                let d = o.dir();
+                self.c.errors += 1;
+                log::error!("{name}: spool {d}: {e}; records queued at shutdown may be lost");
+            }
+        }
     }
 }
 
@@ -456,15 +657,31 @@ fn current_uid() -> u32 {
 }
 
 impl<E: Encoder> Stage for OutputStage<E> {
+    fn bind(&self, keys: &ulogd_core::StackKeys<'_>) -> Result<ulogd_core::BindState, PluginError> {
+        self.lock().enc.bind(keys)
+    }
+
     fn start(&self) -> Result<(), PluginError> {
         let mut g = self.lock();
         let name = self.name;
-        if g.cfg.when_full == WhenFull::Spool {
+        g.enc.start()?;
+        if let Some(c) = g.cfg.spool.clone() {
+            if g.spill.is_none() {
+                let o = Overflow::open(c).map_err(|e| PluginError::new(format!("{name}: {e}")))?;
+                let depth = o.depth();
+                if depth > 0 {
+                    log::info!(
+                        "{name}: spool {}: replaying {depth} records kept from an earlier run",
+                        o.dir()
+                    );
+                }
+                g.spill = Some(o);
+            }
+        } else if g.cfg.when_full == WhenFull::Spool {
             return Err(PluginError::new(format!(
-                "{name}: when_full=spool: the spool is not built yet; use block or drop_newest"
+                "{name}: when_full=spool needs a spool directory"
             )));
         }
-        g.enc.start()?;
         if let Some((uid, gids)) = super::run_as() {
             if let Some(why) = g.t.check_access(uid, &gids) {
                 log::warn!(
@@ -537,10 +754,14 @@ impl<E: Encoder> Stage for OutputStage<E> {
     }
 
     fn tick_interval(&self) -> Option<Duration> {
-        Some(if self.lock().is_file() {
-            Duration::from_secs(1)
+        let g = self.lock();
+        // A file is written when 64 KiB are queued or at this tick: `flush_interval`
+        // bounds how long a record waits. A peer is written at once; the tick retries
+        // what a full socket left and reconnects.
+        Some(if g.is_file() {
+            g.cfg.flush_interval
         } else {
-            Duration::from_millis(100)
+            g.cfg.flush_interval.min(Duration::from_millis(100))
         })
     }
 
@@ -548,14 +769,14 @@ impl<E: Encoder> Stage for OutputStage<E> {
         let mut g = self.lock();
         let name = self.name;
         g.failing = false;
-        g.pump(name);
+        g.pump_with(name, true);
         if g.is_file() {
             return;
         }
         let end = Instant::now() + DRAIN_AT_STOP;
         while !g.q.is_empty() && g.t.is_open() && Instant::now() < end {
             let before = g.q.bytes();
-            g.pump(name);
+            g.pump_with(name, true);
             if g.q.bytes() == before {
                 match g.t.raw_fd() {
                     Some(fd) => {
@@ -588,6 +809,17 @@ impl<E: Encoder> Stage for OutputStage<E> {
         ];
         if !g.is_file() {
             v.push(("reconnects", g.c.connects.saturating_sub(1)));
+        }
+        if let Some(o) = &g.spill {
+            let sc = o.counters();
+            v[1].1 += o.refused + sc.dropped;
+            v.extend([
+                ("spool_depth", sc.depth),
+                ("spool_bytes", sc.bytes),
+                ("spooled", sc.spooled),
+                ("replayed", o.replayed),
+                ("spool_corrupt", sc.corrupt),
+            ]);
         }
         v
     }
@@ -674,7 +906,7 @@ mod tests {
             "T",
             Nothing,
             Box::new(Fake(s.clone(), file, false)),
-            QueueConfig { max, when_full },
+            QueueConfig::new(max, when_full),
             false,
         );
         st.start().unwrap();
@@ -798,20 +1030,79 @@ mod tests {
         assert_eq!(counter(&st, "written"), 1);
     }
 
-    #[test]
-    fn spool_is_refused_at_start() {
+    fn spool_stage(
+        dir: &std::path::Path,
+        max: QueueMax,
+    ) -> (OutputStage<Nothing>, Arc<Mutex<Script>>) {
         let s = Arc::new(Mutex::new(Script::default()));
+        let mut cfg = QueueConfig::new(max, WhenFull::Spool);
+        cfg.spool = Some(crate::spool::SpoolConfig::new(dir, 1 << 20));
         let st = OutputStage::new(
             "T",
             Nothing,
-            Box::new(Fake(s, false, false)),
-            QueueConfig {
-                max: QueueMax::Records(1),
-                when_full: WhenFull::Spool,
-            },
+            Box::new(Fake(s.clone(), false, false)),
+            cfg,
             false,
         );
-        let e = st.start().unwrap_err();
-        assert!(e.to_string().contains("spool is not built yet"), "{e:?}");
+        st.start().unwrap();
+        (st, s)
+    }
+
+    #[test]
+    fn spool_takes_the_overflow_and_replays_it_in_order() {
+        let d = std::env::temp_dir().join(format!("stage-spool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let (st, s) = spool_stage(&d, QueueMax::Records(4));
+        s.lock().unwrap().budget = Some(0); // a peer that stopped reading
+        let mut expect = String::new();
+        for i in 0..50 {
+            let r = format!("rec-{i}\n");
+            expect.push_str(&r);
+            assert!(push(&st, &r), "never dropped");
+        }
+        assert_eq!(counter(&st, "dropped"), 0);
+        assert_eq!(counter(&st, "spool_depth"), 50, "all moved to the spool");
+        assert_eq!(counter(&st, "spooled"), 50);
+        // The peer reads again: ticks commit, read back and write everything, in order.
+        s.lock().unwrap().budget = None;
+        for _ in 0..20 {
+            st.tick();
+        }
+        assert_eq!(
+            String::from_utf8(s.lock().unwrap().got.clone()).unwrap(),
+            expect
+        );
+        assert_eq!(
+            (counter(&st, "written"), counter(&st, "replayed")),
+            (50, 50)
+        );
+        assert_eq!(counter(&st, "spool_depth"), 0);
+        // The episode is over: the next record goes straight to the queue.
+        assert!(push(&st, "after\n"));
+        assert_eq!(counter(&st, "spooled"), 50);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn spool_survives_a_restart() {
+        let d = std::env::temp_dir().join(format!("stage-spool-rs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let (st, s) = spool_stage(&d, QueueMax::Records(4));
+        s.lock().unwrap().budget = Some(0);
+        for i in 0..10 {
+            push(&st, &format!("a{i}\n"));
+        }
+        st.stop();
+        assert_eq!(counter(&st, "lost"), 0);
+        let (st, s) = spool_stage(&d, QueueMax::Records(4));
+        for _ in 0..10 {
+            st.tick();
+        }
+        push(&st, "b0\n");
+        st.tick();
+        let got = String::from_utf8(s.lock().unwrap().got.clone()).unwrap();
+        let want: String = (0..10).map(|i| format!("a{i}\n")).collect::<String>() + "b0\n";
+        assert_eq!(got, want);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

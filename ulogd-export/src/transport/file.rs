@@ -11,9 +11,12 @@ use std::path::Path;
 
 use super::{Framing, Opened, Transport};
 
-/// Whether a configured path means standard output.
+/// Whether a configured path means standard output. `/dev/stdout` is the inherited
+/// descriptor 1 too, not a reopen by path: reopening it fails with EACCES when the
+/// daemon runs as another user than the one owning its output (`runuser -u nobody
+/// ulogd ... > file`), while writing to the descriptor it was given works.
 pub(crate) fn is_stdout(path: &str) -> bool {
-    path == "-" || path == "stdout"
+    path == "-" || path == "stdout" || path == "/dev/stdout"
 }
 
 enum Dest {
@@ -64,6 +67,14 @@ impl Transport for FileTransport {
         if is_stdout(&self.path) {
             self.dest = Some(Dest::Stdout);
             return Ok(Opened::Ready { empty: false });
+        }
+        if std::fs::metadata(&self.path).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_fifo()
+        }) {
+            // open(2) of a FIFO blocks until a reader opens it; say why nothing
+            // happens (SIGTERM still ends a start-up that waits here).
+            log::warn!("{}: is a FIFO; waiting for a reader to open it", self.path);
         }
         let f = OpenOptions::new()
             .append(true)

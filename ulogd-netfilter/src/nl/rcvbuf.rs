@@ -87,6 +87,7 @@ impl RcvbufPolicy {
             Overrun::Grow(new) => {
                 let got = sock.map_or(0, |s| s.set_rcvbuf(new));
                 log::warn!(
+                    target: ulogd_core::ALWAYS,
                     "{who}: kernel dropped {lost} (socket buffer full, {n} overrun(s) so far); \
                      socket buffer raised to {new} bytes (kernel reports {got}), \
                      netlink_socket_buffer_maxsize={}",
@@ -94,11 +95,13 @@ impl RcvbufPolicy {
                 );
             }
             Overrun::AtMax { warn: true } => log::warn!(
+                target: ulogd_core::ALWAYS,
                 "{who}: kernel dropped {lost} (socket buffer full) and the socket buffer is at \
                  netlink_socket_buffer_maxsize ({} bytes); raise it (overruns are still counted)",
                 self.max
             ),
             Overrun::Fixed { warn: true } => log::warn!(
+                target: ulogd_core::ALWAYS,
                 "{who}: kernel dropped {lost} (socket buffer full, {n} overrun(s) so far); \
                  raise netlink_socket_buffer_size (now {}) or set netlink_socket_buffer_maxsize",
                 self.cur

@@ -37,12 +37,25 @@ pub(crate) enum Walk {
 
 /// A receive buffer with the unprocessed bytes `buf[pos..len]` and the time they
 /// were read (for messages without a kernel timestamp).
+///
+/// A batched buffer ([`RecvBuf::batched`]) is cut into slots, one datagram each, and
+/// filled by one `recvmmsg(2)`; `segs[seg..]` are the datagrams not yet walked after
+/// the current one. A plain buffer is one slot read by `recv(2)`.
 #[derive(Debug)]
 pub(crate) struct RecvBuf {
     buf: Vec<u8>,
     pos: usize,
     len: usize,
     time: Ts,
+    /// Slot size of a batched buffer (0: one datagram per read).
+    slot: usize,
+    /// (length, truncated) of each datagram of the last batched read.
+    segs: Vec<(usize, bool)>,
+    /// The next datagram of `segs` to walk.
+    seg: usize,
+    /// A batched read returned fewer datagrams than it had room for: the socket was
+    /// empty then, so the next read can be skipped (the poller wakes us for more).
+    drained: bool,
 }
 
 impl RecvBuf {
@@ -53,17 +66,46 @@ impl RecvBuf {
             pos: 0,
             len: 0,
             time: (0, 0),
+            slot: 0,
+            segs: Vec::new(),
+            seg: 0,
+            drained: false,
         }
+    }
+
+    /// A buffer reading up to `count` datagrams of at most `slot` bytes at once.
+    pub(crate) fn batched(slot: usize, count: usize) -> RecvBuf {
+        let count = count.clamp(1, super::socket::MAX_BATCH);
+        let mut rx = RecvBuf::new(slot * count);
+        rx.slot = slot;
+        rx.segs = Vec::with_capacity(count);
+        rx
     }
 
     /// Whether read bytes wait to be walked.
     pub(crate) fn pending(&self) -> bool {
-        self.pos < self.len
+        self.pos < self.len || self.seg < self.segs.len()
     }
 
     /// Bytes still to walk.
     pub(crate) fn remaining(&self) -> usize {
         self.len - self.pos
+            + self.segs[self.seg.min(self.segs.len())..]
+                .iter()
+                .map(|s| s.0)
+                .sum::<usize>()
+    }
+
+    /// Moves to the next datagram of a batched read, if any. A truncated datagram
+    /// is walked as far as it is whole (its cut message reads as malformed).
+    fn next_seg(&mut self) -> bool {
+        let Some(&(len, _)) = self.segs.get(self.seg) else {
+            return false;
+        };
+        self.pos = self.seg * self.slot;
+        self.len = self.pos + len;
+        self.seg += 1;
+        true
     }
 
     /// Loads `data` as if it had been read (tests, and replay of captured buffers).
@@ -74,15 +116,52 @@ impl RecvBuf {
         self.pos = 0;
         self.len = data.len();
         self.time = time;
+        self.segs.clear();
+        self.seg = 0;
     }
 
-    /// Reads one datagram into the buffer (dropping what was pending).
+    /// Loads `datagrams` as if one batched read had returned them (tests).
+    #[cfg(test)]
+    pub(crate) fn load_batch(&mut self, datagrams: &[&[u8]], time: Ts) {
+        assert!(self.slot > 0 && datagrams.len() <= self.buf.len() / self.slot);
+        self.segs.clear();
+        for (i, d) in datagrams.iter().enumerate() {
+            let n = d.len().min(self.slot);
+            self.buf[i * self.slot..i * self.slot + n].copy_from_slice(&d[..n]);
+            self.segs.push((n, n < d.len()));
+        }
+        self.seg = 0;
+        self.pos = 0;
+        self.len = 0;
+        self.time = time;
+        self.next_seg();
+    }
+
+    /// Reads one datagram (a batched buffer: up to its slot count) into the buffer,
+    /// dropping what was pending.
     pub(crate) fn fill(&mut self, sock: &NlSocket) -> io::Result<Recv> {
-        let r = sock.recv(&mut self.buf)?;
+        if self.slot == 0 {
+            let r = sock.recv(&mut self.buf)?;
+            if let Recv::Data(n) = r {
+                self.pos = 0;
+                self.len = n;
+                self.time = now();
+            }
+            return Ok(r);
+        }
+        if std::mem::take(&mut self.drained) {
+            return Ok(Recv::Again);
+        }
+        let r = sock.recv_many(&mut self.buf, self.slot, &mut self.segs)?;
+        self.seg = 0;
+        self.pos = 0;
+        self.len = 0;
         if let Recv::Data(n) = r {
-            self.pos = 0;
-            self.len = n;
+            self.drained = n < self.buf.len() / self.slot;
             self.time = now();
+            self.next_seg();
+            let bytes = self.segs.iter().map(|s| s.0).sum();
+            return Ok(Recv::Data(bytes));
         }
         Ok(r)
     }
@@ -95,14 +174,17 @@ impl RecvBuf {
         budget: &mut usize,
         mut f: impl FnMut(Input<'_>, Ts) -> Walk,
     ) -> Option<Flow> {
-        while self.pos < self.len {
+        loop {
+            if self.pos >= self.len && !self.next_seg() {
+                break;
+            }
             if *budget == 0 {
                 return Some(Flow::Again);
             }
             let mut it = NlmsgIter::new(&self.buf[self.pos..self.len]);
             let Some(m) = it.next() else {
                 self.pos = self.len;
-                break;
+                continue;
             };
             let step = it.consumed();
             let w = match m {
@@ -252,5 +334,51 @@ mod tests {
         });
         assert_eq!(got, ["msg 1", "malformed"]);
         assert!(!rx.pending());
+    }
+
+    #[test]
+    fn a_batched_read_walks_every_datagram_in_order() {
+        let mut rx = RecvBuf::batched(64, 4);
+        let mut d1 = msg(1, 3);
+        d1.extend(msg(2, 0));
+        let d2 = msg(3, 9);
+        let d3 = msg(4, 1);
+        rx.load_batch(&[&d1, &d2, &d3], (5, 6));
+        assert!(rx.pending());
+        assert_eq!(rx.remaining(), d1.len() + d2.len() + d3.len());
+        // Keep the message with seq 3 (first of the second datagram): resumes there.
+        let mut budget = 10;
+        let (seen, flow) = seqs(&mut rx, &mut budget, Some(3));
+        assert_eq!((seen, flow), (vec![1, 2], Some(Flow::Idle)));
+        let (seen, flow) = seqs(&mut rx, &mut budget, None);
+        assert_eq!((seen, flow), (vec![3, 4], None));
+        assert!(!rx.pending());
+        assert_eq!(budget, 6);
+        // A budget ending between datagrams resumes at the next one.
+        rx.load_batch(&[&d2, &d3], (5, 6));
+        let mut budget = 1;
+        let (seen, flow) = seqs(&mut rx, &mut budget, None);
+        assert_eq!((seen, flow), (vec![3], Some(Flow::Again)));
+        let mut budget = 1;
+        assert_eq!(seqs(&mut rx, &mut budget, None).0, vec![4]);
+    }
+
+    #[test]
+    fn a_truncated_datagram_reads_as_malformed_and_the_next_one_is_walked() {
+        let mut rx = RecvBuf::batched(16, 2);
+        let long = msg(7, 40);
+        let short = msg(8, 0);
+        rx.load_batch(&[&long, &short], (0, 0));
+        let mut got = Vec::new();
+        let mut budget = 10;
+        rx.walk(&mut budget, |i, _| {
+            got.push(match i {
+                Input::Msg(m) => format!("msg {}", m.seq()),
+                Input::Malformed(_) => "malformed".to_string(),
+                Input::Overrun => "overrun".to_string(),
+            });
+            Walk::Next
+        });
+        assert_eq!(got, ["malformed", "msg 8"]);
     }
 }

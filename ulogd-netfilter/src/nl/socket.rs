@@ -9,6 +9,9 @@ use ulogd_core::PluginError;
 use crate::wire::nlmsg::NLMSG_ERROR;
 use crate::wire::{NlmsgErrView, NlmsgIter};
 
+/// The most datagrams one [`NlSocket::recv_many`] reads.
+pub(crate) const MAX_BATCH: usize = 32;
+
 /// The netlink families this crate speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Proto {
@@ -145,6 +148,64 @@ impl NlSocket {
                 )
             };
             if n >= 0 {
+                return Ok(Recv::Data(n as usize));
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(Recv::Again),
+                Some(libc::ENOBUFS) => return Ok(Recv::Overrun),
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// Reads up to [`MAX_BATCH`] datagrams (and at most `buf.len() / slot`) in one
+    /// system call, without blocking: datagram `i` lands in `buf[i * slot..]`, and
+    /// `lens` receives `(length, truncated)` per datagram read. `Recv::Data(n)` is the
+    /// number of datagrams; fewer than asked means the socket had no more then.
+    ///
+    /// One `recvmmsg(2)` instead of a `recv(2)` per datagram: conntrack events and
+    /// queued packets come one per datagram, so a burst costs a system call per event
+    /// without it.
+    pub(crate) fn recv_many(
+        &self,
+        buf: &mut [u8],
+        slot: usize,
+        lens: &mut Vec<(usize, bool)>,
+    ) -> io::Result<Recv> {
+        lens.clear();
+        let count = (buf.len() / slot.max(1)).clamp(1, MAX_BATCH);
+        // SAFETY: all-zero iovec and mmsghdr values are valid (null pointers, zero
+        // lengths); every one used is filled in below.
+        let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        let base = buf.as_mut_ptr();
+        let slot = if count == 1 { buf.len() } else { slot };
+        for i in 0..count {
+            // SAFETY: i * slot + slot <= buf.len(), so the pointer stays inside buf.
+            iov[i].iov_base = unsafe { base.add(i * slot) }.cast();
+            iov[i].iov_len = slot;
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        loop {
+            // SAFETY: recvmmsg(2) with `count` headers, each pointing at one iovec
+            // into `buf`, all of which outlive the call; no address or control data.
+            let n = unsafe {
+                libc::recvmmsg(
+                    self.fd(),
+                    hdrs.as_mut_ptr(),
+                    count as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n >= 0 {
+                for h in &hdrs[..n as usize] {
+                    let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+                    lens.push(((h.msg_len as usize).min(slot), truncated));
+                }
                 return Ok(Recv::Data(n as usize));
             }
             let e = io::Error::last_os_error();

@@ -5,12 +5,14 @@
 //! tested or benchmarked on a capture without root. Raw-IP and Ethernet captures
 //! become bare packets. Packets without a kernel timestamp get the record's time.
 //!
-//! The file is memory-mapped; events are emitted in batches of [`BATCH`] so signals
-//! and other sources stay responsive, and paced with a timer when `speed` > 0.
+//! The file is read into memory at start (not memory-mapped: a capture truncated
+//! while it is replayed, as `tcpdump -C/-W` ring files are, would kill the whole
+//! daemon with SIGBUS through a mapping; a copy is immune, and a FIFO works too).
+//! Events are emitted in batches of [`BATCH`] so signals and other sources stay
+//! responsive, and paced with a timer when `speed` > 0.
 
 use std::time::{Duration, Instant};
 
-use memmap2::Mmap;
 use ulogd_core::{
     Built, Emit, Event, Flow, OptionDef, Options, PluginError, PluginSpec, Source, SourceSetup,
     Wake,
@@ -81,11 +83,12 @@ impl ReplayConfig {
 
 struct Replay {
     cfg: ReplayConfig,
-    // Field order matters: `pending` and `reader` borrow `map` and are dropped first.
+    // Field order matters: `pending` and `reader` borrow `data` and are dropped first.
     /// A record read but not emitted yet (pool empty, or not due yet).
     pending: Option<PcapRecord<'static>>,
     reader: Option<PcapReader<'static>>,
-    map: Option<Mmap>,
+    /// The whole capture, read at start.
+    data: Option<Box<[u8]>>,
     /// 1-based number of the last record read, for messages.
     record_no: u64,
     /// Pacing: (first record time in s, when it was replayed).
@@ -168,7 +171,7 @@ impl Replay {
             cfg,
             pending: None,
             reader: None,
-            map: None,
+            data: None,
             record_no: 0,
             origin: None,
             timer: 0,
@@ -179,15 +182,15 @@ impl Replay {
         }
     }
 
-    /// A reader over the whole mapping, from its first record.
+    /// A reader over the whole capture, from its first record.
     fn rewind(&mut self) -> Result<(), PluginError> {
-        let Some(map) = self.map.as_ref() else {
-            return Err(PluginError::new("REPLAY: file not mapped"));
+        let Some(buf) = self.data.as_ref() else {
+            return Err(PluginError::new("REPLAY: file not read"));
         };
-        // SAFETY: the slice points into `self.map`, which is neither dropped nor
-        // replaced while `self.reader`/`self.pending` exist (they are declared before
-        // it, cleared in `stop`, and `start` maps once).
-        let data: &'static [u8] = unsafe { std::slice::from_raw_parts(map.as_ptr(), map.len()) };
+        // SAFETY: the slice points into the heap buffer of `self.data`, which is
+        // neither dropped nor replaced while `self.reader`/`self.pending` exist (they
+        // are declared before it, cleared in `stop`, and `start` reads once).
+        let data: &'static [u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
         let reader = PcapReader::new(data).map_err(|e| {
             PluginError::new(format!("{}: not a pcap/pcapng file: {e}", self.cfg.path))
         })?;
@@ -240,15 +243,11 @@ impl Replay {
 
 impl Source for Replay {
     fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
-        let f = std::fs::File::open(&self.cfg.path)
-            .map_err(|e| PluginError::new(format!("cannot open {}: {e}", self.cfg.path)))?;
-        // SAFETY: mapped read-only; a capture truncated underneath us while we replay
-        // it would fault, which is the documented risk of replaying a growing file.
-        let map = unsafe { Mmap::map(&f) }
-            .map_err(|e| PluginError::new(format!("cannot map {}: {e}", self.cfg.path)))?;
+        let data = std::fs::read(&self.cfg.path)
+            .map_err(|e| PluginError::new(format!("cannot read {}: {e}", self.cfg.path)))?;
         self.reader = None;
         self.pending = None;
-        self.map = Some(map);
+        self.data = Some(data.into_boxed_slice());
         self.rewind()?;
         // Kicks off the first run; re-armed for pacing.
         self.timer = setup.add_timer(Duration::ZERO, None);
@@ -264,7 +263,15 @@ impl Source for Replay {
                     self.rewind()?;
                     return Ok(Flow::Again);
                 }
-                log::info!(
+                // At notice level when something was not replayed (the `ulogd`
+                // daemon then exits non-zero as well), else at info.
+                let level = if self.malformed > 0 || self.skipped > 0 || self.replayed == 0 {
+                    log::Level::Warn
+                } else {
+                    log::Level::Info
+                };
+                log::log!(
+                    level,
                     "REPLAY {}: {} event(s) replayed, {} malformed, {} skipped",
                     self.cfg.path,
                     self.replayed,
@@ -348,7 +355,7 @@ impl Source for Replay {
     fn stop(&mut self) {
         self.pending = None;
         self.reader = None;
-        self.map = None;
+        self.data = None;
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

@@ -36,6 +36,9 @@ use link::Link;
 pub(crate) use session::IpfixSession;
 use session::Transport;
 
+/// At shutdown, how long a TCP collector gets to take what is queued.
+const DRAIN_AT_STOP: Duration = Duration::from_secs(2);
+
 /// What the lock protects.
 struct State {
     /// One plan per stack binding.
@@ -43,6 +46,8 @@ struct State {
     session: IpfixSession,
     /// Held exactly while the session is connected.
     link: Option<Link>,
+    /// TCP: bytes of the session's front message the connection already took.
+    partial: usize,
 }
 
 /// The sink.
@@ -64,19 +69,48 @@ impl State {
         self.session.config().transport == Transport::Tcp
     }
 
-    /// Sends what the session lets go, in order, while the link takes it.
-    fn drain(&mut self, cfg: &Config, now: Instant) {
+    /// Sends what the session lets go, in order, while the link takes it (TCP: as
+    /// much as the socket buffer takes; a message cut there goes on from the tick).
+    /// Returns whether anything was written.
+    fn drain(&mut self, cfg: &Config, now: Instant) -> bool {
         let p = cfg.shape.protocol;
         let secs = unix_secs();
-        while let Some(msg) = self.session.poll_transmit(now, secs) {
+        let mut progress = false;
+        loop {
+            let msg = if self.partial > 0 {
+                self.session.front()
+            } else {
+                self.session.poll_transmit(now, secs)
+            };
+            let Some(msg) = msg else {
+                return progress;
+            };
             let Some(link) = self.link.as_mut() else {
                 // Cannot happen (link and session agree); recover anyway.
+                self.partial = 0;
                 self.session.handle_link_lost(now);
-                return;
+                return progress;
             };
-            match link.send(msg) {
-                Ok(()) => self.session.handle_sent(),
+            let len = msg.len();
+            match link.write(&msg[self.partial..]) {
+                Ok(0) if self.is_tcp() => return progress,
+                Ok(n) if self.is_tcp() => {
+                    progress = true;
+                    self.partial += n;
+                    if self.partial < len {
+                        return progress;
+                    }
+                    self.partial = 0;
+                    self.session.handle_sent();
+                }
+                Ok(_) => {
+                    progress = true;
+                    self.session.handle_sent();
+                }
                 Err(e) if self.is_tcp() => {
+                    // A message cut by the failure is sent whole on the next
+                    // connection (a new transport session).
+                    self.partial = 0;
                     self.link = None;
                     self.session.handle_send_failed(now);
                     log::warn!(
@@ -85,7 +119,7 @@ impl State {
                         cfg.dest.describe(),
                         self.session.queued()
                     );
-                    return;
+                    return progress;
                 }
                 Err(e) => {
                     // UDP: ECONNREFUSED from an earlier ICMP error, or a full buffer.
@@ -94,6 +128,14 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The link is gone (SIGHUP, peer closed): a message cut at the old
+    /// connection is sent whole on the next.
+    fn lose_link(&mut self, now: Instant) {
+        self.link = None;
+        self.partial = 0;
+        self.session.handle_link_lost(now);
     }
 
     /// Takes the result of a connection attempt.
@@ -126,6 +168,7 @@ impl Exporter {
             plans: Vec::new(),
             session: IpfixSession::new(cfg.session(), Instant::now()),
             link: None,
+            partial: 0,
         });
         Exporter { cfg, state }
     }
@@ -209,9 +252,7 @@ impl Stage for Exporter {
 
     fn signal(&self, sig: Signal) {
         if sig == Signal::Hup && matches!(self.cfg.session().transport, Transport::Tcp) {
-            let mut g = self.lock();
-            g.link = None;
-            g.session.handle_link_lost(Instant::now());
+            self.lock().lose_link(Instant::now());
         }
     }
 
@@ -230,8 +271,7 @@ impl Stage for Exporter {
                     cfg.shape.protocol.name(),
                     cfg.dest.describe()
                 );
-                g.link = None;
-                g.session.handle_link_lost(now);
+                g.lose_link(now);
             }
             g.session.poll_connect(now).then(|| cfg.dest.clone())
         };
@@ -261,6 +301,15 @@ impl Stage for Exporter {
             g.install(cfg, r, now);
         }
         g.drain(cfg, now);
+        // TCP: a collector that reads slowly gets a little time to take the rest.
+        let end = Instant::now() + DRAIN_AT_STOP;
+        while g.session.has_transmit() && g.link.is_some() && Instant::now() < end {
+            if !g.drain(cfg, Instant::now()) {
+                if let Some(fd) = g.link.as_ref().map(Link::raw_fd) {
+                    crate::transport::wait_writable(fd, 50);
+                }
+            }
+        }
         if g.session.has_transmit() {
             let n = g.session.abandon_queue();
             log::warn!(
@@ -273,7 +322,9 @@ impl Stage for Exporter {
     }
 
     fn stop(&self) {
-        self.lock().link = None;
+        let mut g = self.lock();
+        g.link = None;
+        g.partial = 0;
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

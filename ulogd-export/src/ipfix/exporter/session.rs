@@ -442,6 +442,12 @@ impl IpfixSession {
         Some(&q.buf)
     }
 
+    /// The message [`Self::poll_transmit`] returned last, as it was then (its header
+    /// is not written again): the rest of a message a stream took only part of.
+    pub(crate) fn front(&self) -> Option<&[u8]> {
+        self.queue.front().map(|q| &q.buf[..])
+    }
+
     /// The message of the last [`Self::poll_transmit`] left.
     pub(crate) fn handle_sent(&mut self) {
         let Some(q) = self.queue.pop_front() else {

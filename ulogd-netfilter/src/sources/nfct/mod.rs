@@ -68,8 +68,11 @@ use table::{FlowTable, Record};
 
 /// Messages handled per wake-up before giving the loop a turn.
 const BATCH: usize = 1024;
-/// Receive buffer of the event socket (one event per datagram).
+/// Receive buffer of the event socket: one event per datagram, so up to
+/// `EVENT_BATCH` datagrams of at most `EVENT_BUF` bytes are read per system call.
 const EVENT_BUF: usize = 16 * 1024;
+/// Datagrams per read on the event socket.
+const EVENT_BATCH: usize = 32;
 /// Receive buffer of the dump socket (the kernel fills dump skbs up to 32 KiB).
 const DUMP_BUF: usize = 64 * 1024;
 /// Records queued at most between two drains without allocating.
@@ -540,7 +543,7 @@ impl Source for Nfct {
         dump.set_rcvbuf((4 * DUMP_BUF) as u32);
         if let Some(ev) = ev.as_ref() {
             setup.add_fd(ev.fd());
-            self.ev_rx = RecvBuf::new(EVENT_BUF);
+            self.ev_rx = RecvBuf::batched(EVENT_BUF, EVENT_BATCH);
         }
         setup.add_fd(dump.fd());
         self.dump_rx = RecvBuf::new(DUMP_BUF);

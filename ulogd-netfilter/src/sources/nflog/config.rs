@@ -62,12 +62,13 @@ impl NflogConfig {
             OptionDef::int(
                 "netlink_qthreshold",
                 "0",
-                "packets the kernel batches per message (0 = kernel default, 1)",
+                "packets the kernel batches per message (0 = kernel default, 100: with the 1 s \
+                 default timeout a lone packet's line can lag ~1 s; 1 = every packet at once)",
             ),
             OptionDef::int(
                 "netlink_qtimeout",
                 "0",
-                "kernel flush timeout in 1/100 s (0 = kernel default, 100)",
+                "kernel flush timeout in 1/100 s (0 = kernel default, 100 = 1 s)",
             ),
             OptionDef::int(
                 "attach_conntrack",
@@ -84,8 +85,9 @@ impl NflogConfig {
     }
 
     pub(crate) fn from_options(o: &Options) -> Result<NflogConfig, PluginError> {
-        let group = o.u32("group").map_err(cfg_err)?;
-        let group = u16::try_from(group)
+        // Straight from the i64: `group=-1` and `group=99999999999` get NFLOG's own
+        // range too, not u32's.
+        let group = u16::try_from(o.int("group"))
             .map_err(|_| cfg_err(o.error("group", "must be between 0 and 65535")))?;
         let label = u8::try_from(o.int("numeric_label"))
             .map_err(|_| cfg_err(o.error("numeric_label", "must be between 0 and 255")))?;

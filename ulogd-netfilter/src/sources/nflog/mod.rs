@@ -156,6 +156,7 @@ impl State {
         if let Some(g) = self.seq.observe(s) {
             if self.seq.gaps().is_power_of_two() {
                 log::warn!(
+                    target: ulogd_core::ALWAYS,
                     "{}: {} packet(s) lost (kernel sequence {} -> {}); {} lost so far",
                     self.who(),
                     g.lost,
@@ -230,17 +231,28 @@ impl Source for Nflog {
                 libc::AF_BRIDGE as u8,
             ] {
                 // No-ops since Linux 3.17, needed before; a refusal is not fatal there.
+                // EPERM (no CAP_NET_ADMIN) is only a debug line: the group bind
+                // below fails for the same reason and says so with the fix.
+                let level = |e: i32| {
+                    if e == libc::EPERM {
+                        log::Level::Debug
+                    } else {
+                        log::Level::Warn
+                    }
+                };
                 if self.cfg.unbind {
                     if let Err(e) = self.config(fam, &ConfigRepr::command(NFULNL_CFG_CMD_PF_UNBIND))
                     {
-                        log::warn!(
+                        log::log!(
+                            level(e),
                             "NFLOG: cannot unbind the log handler of protocol family {fam}: {}",
                             errno_text(e)
                         );
                     }
                 }
                 if let Err(e) = self.config(fam, &ConfigRepr::command(NFULNL_CFG_CMD_PF_BIND)) {
-                    log::warn!(
+                    log::log!(
+                        level(e),
                         "NFLOG: cannot bind the log handler of protocol family {fam}: {}",
                         errno_text(e)
                     );

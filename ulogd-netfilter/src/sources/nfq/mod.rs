@@ -43,6 +43,9 @@ use queue::{bind_queue, sum_counters, Done, Queue};
 
 /// Messages handled per wake-up before giving the loop a turn.
 const BATCH: usize = 1024;
+/// Queued packets read per system call (one per datagram; each slot holds the
+/// largest, `bufsize` bytes).
+const QUEUE_BATCH: usize = 8;
 /// How long shutdown keeps reading the socket when the pool runs empty.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -80,7 +83,7 @@ struct Nfq {
 impl Source for Nfq {
     fn start(&mut self, setup: &mut dyn SourceSetup) -> Result<(), PluginError> {
         let q = bind_queue(&self.cfg, self.cfg.queue)?;
-        self.rx = RecvBuf::new(self.cfg.bufsize);
+        self.rx = RecvBuf::batched(self.cfg.bufsize, QUEUE_BATCH);
         setup.add_fd(q.sock.fd());
         setup.on_done(Arc::new(Done {
             base: self.cfg.queue,

@@ -28,7 +28,7 @@ fn queue_thread(
     stop: Arc<AtomicBool>,
 ) {
     q.set_reader();
-    let mut rx = RecvBuf::new(cfg.bufsize);
+    let mut rx = RecvBuf::batched(cfg.bufsize, super::QUEUE_BATCH);
     let mut drain = |emit: &mut dyn Emit| loop {
         let mut budget = BATCH;
         match q.pump(&mut rx, &cfg, &mut budget, emit) {

@@ -238,6 +238,7 @@ impl Queue {
         );
         if left > 0 || qd > 0 || ud > 0 {
             log::warn!(
+                target: ulogd_core::ALWAYS,
                 "{}: at shutdown {left} packet(s) still queued got default_verdict={} without                  passing the stacks; the kernel dropped {qd} (queue full) and {ud} (socket                  buffer full) over the run",
                 self.who(),
                 if self.default == NF_ACCEPT { "accept" } else { "drop" }
