@@ -69,7 +69,7 @@ fn warn_if_secret_is_world_readable(cfg: &ConfigFile) {
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o004 != 0 {
         log::warn!(
-            "{}:{line}: [{section}] {key} holds a password and the file is world-readable              (mode {mode:04o}); every local user can read it: chmod o-r {} (e.g. 0640 root:ulogd)",
+            "{}:{line}: [{section}] {key} holds a password and the file is world-readable (mode {mode:04o}); every local user can read it: chmod o-r {} (e.g. 0640 root:ulogd)",
             cfg.origin.display(),
             cfg.origin.display()
         );

@@ -765,7 +765,7 @@ fn output_drops_show_at_loglevel_7() {
     let o = ulogd(&d, &["-c", &c]);
     let log = std::fs::read_to_string(d.join("daemon.log")).unwrap_or_default();
     assert!(
-        log.contains("record dropped (when_full=DropNewest)"),
+        log.contains("record dropped (when_full=drop_newest)"),
         "no drop report at loglevel=7 (rc {:?}):\n{log}\n{}",
         o.status,
         text(&o.stderr)

@@ -467,10 +467,10 @@ fn queue_full_drops_are_counted_and_shutdown_runs_the_socket_through_the_stacks(
     println!("{report}");
     let qd = report.get("q", "queue_dropped").unwrap_or(0);
     let got = report.get("q", "received").unwrap_or(0);
-    println!(
+    ulogd_core::testing::reliability_row(&format!(
         "| NFQUEUE queue full (queue_maxlen=4) | offered 30 | delivered {got} | counted-lost {qd} | silently-lost {} |",
         30 - got as i64 - qd as i64
-    );
+    ));
     assert_eq!(report.get("q", "queue_dropped"), Some(26), "{report}");
     assert_eq!(report.get("q", "user_dropped"), Some(0), "{report}");
     // The 4 queued ones were read at shutdown and passed the stack.
@@ -498,10 +498,10 @@ fn socket_full_drops_are_counted() {
     println!("{report}");
     let got = report.get("q", "received").unwrap();
     let dropped = report.get("q", "user_dropped").unwrap();
-    println!(
+    ulogd_core::testing::reliability_row(&format!(
         "| NFQUEUE socket buffer full (4 KiB) | offered 40 | delivered {got} | counted-lost {dropped} | silently-lost {} |",
         40 - got as i64 - dropped as i64
-    );
+    ));
     assert!(dropped > 0, "a 4 KiB socket buffer took all 40: {report}");
     assert_eq!(got + dropped, 40, "{report}");
     assert_eq!(rows as u64, got);

@@ -43,9 +43,9 @@ fn sleep_ms(ms: u64) {
 /// asserts the bound); returns silently-lost.
 fn row(case: &str, offered: u64, delivered: u64, counted: u64) -> u64 {
     let silent = offered.saturating_sub(delivered + counted);
-    println!(
+    ulogd_core::testing::reliability_row(&format!(
         "| {case} | offered {offered} | delivered {delivered} | counted-lost {counted} | silently-lost {silent} |"
-    );
+    ));
     silent
 }
 
@@ -881,10 +881,10 @@ fn nfqueue_sigterm_and_sigkill_with_packets_queued() {
         } else {
             assert_eq!((through_stuck, through), (0, 0), "no bypass: all dropped");
         }
-        println!(
+        ulogd_core::testing::reliability_row(&format!(
             "| {what} | offered {offered} | accepted {through} | dropped by the kernel (documented) {} | silently-lost 0 |",
             offered - through
-        );
+        ));
         drop(q);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -329,16 +329,6 @@ impl<'a> Event<'a> {
         self.binding.state.get()
     }
 
-    /// An identifier of this stack element's binding, stable for the engine's life and
-    /// distinct per (stack, element).
-    ///
-    /// Deprecated: derive per-stack plans in [`crate::Stage::bind`] and read them with
-    /// [`Event::bind_state`] instead of keeping a table keyed by this id. Kept so
-    /// existing plugins compile; it will go before 1.0.
-    pub fn binding_id(&self) -> usize {
-        self.binding as *const Binding as usize
-    }
-
     #[inline]
     fn out_slot(&self, output: usize) -> usize {
         debug_assert!(

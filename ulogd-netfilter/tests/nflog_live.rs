@@ -528,10 +528,10 @@ fn nflog_counts_lost_packets_without_seq_local() {
         "the storm lost nothing; the test proves nothing: {report}"
     );
     // 300 pings and the marker were logged; what did not arrive is counted.
-    println!(
+    ulogd_core::testing::reliability_row(&format!(
         "| ENOBUFS storm, seq_local=0 | offered 301 | delivered {got} | counted-lost {lost} | silently-lost {} |",
         301 - got as i64 - lost as i64
-    );
+    ));
     assert_eq!(got + lost, 301, "{report}");
     // The same from the kernel's global numbering of what arrived.
     let g = |r: &Row| uint(r, "oob.seq.global").unwrap();

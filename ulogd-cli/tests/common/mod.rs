@@ -236,9 +236,9 @@ pub fn json_lines(p: &Path) -> (u64, u64, u64, bool) {
 
 pub fn table(case: &str, offered: u64, delivered: u64, counted: u64) -> u64 {
     let silent = offered as i64 - delivered as i64 - counted as i64;
-    println!(
+    ulogd_core::testing::reliability_row(&format!(
         "| {case} | offered {offered} | delivered {delivered} | counted-lost {counted} | silently-lost {silent} |"
-    );
+    ));
     assert_eq!(silent, 0, "{case}: records lost without being counted");
     silent as u64
 }

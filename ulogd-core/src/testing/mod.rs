@@ -56,6 +56,25 @@ impl From<Value<'_>> for OwnedValue {
     }
 }
 
+/// Prints one row of the reliability table (`| case | offered N | delivered N |
+/// counted-lost N | silently-lost N |`) and, when `ULOGD_RELIABILITY_TABLE` names a
+/// file, appends it there too: cargo hides a passing test's output, and CI prints
+/// every case's row as one table at the end of the run (`.ci/test`).
+pub fn reliability_row(row: &str) {
+    println!("{row}");
+    if let Some(path) = std::env::var_os("ULOGD_RELIABILITY_TABLE") {
+        use std::io::Write;
+        // One append of the whole line: rows of tests running at once stay whole.
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = f.write_all(format!("{row}\n").as_bytes());
+        }
+    }
+}
+
 /// Writes `v` to output `idx` of `ev`.
 pub fn set_owned(ev: &mut Event<'_>, idx: usize, v: &OwnedValue) {
     match v {

@@ -37,7 +37,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,19 @@ struct Shared {
 }
 
 impl Shared {
+    /// How many rows are kept while the server is away, as the log says it:
+    /// `ring_buffer_size` rows, or more up to `backlog_memcap` bytes when that is set.
+    fn backlog_bound(&self) -> String {
+        if self.memcap == 0 {
+            format!("up to {} rows, ring_buffer_size", self.keep_rows)
+        } else {
+            format!(
+                "at least {} rows, up to {} bytes of backlog_memcap",
+                self.keep_rows, self.memcap
+            )
+        }
+    }
+
     fn lose(&self, n: u64, why: &str) {
         let before = self.counters.lost.fetch_add(n, Ordering::Relaxed);
         let now = before + n;
@@ -355,12 +368,11 @@ impl Writer {
 
     fn lost_connection(&mut self, e: &postgres::Error) {
         log::warn!(
-            "PGSQL [{}]: connection to {} lost: {}; keeping rows (at least {}, up to {} bytes) and reconnecting",
+            "PGSQL [{}]: connection to {} lost: {}; keeping rows ({}) and reconnecting",
             self.sh.id,
             self.sh.target.describe,
             reason(e),
-            self.sh.keep_rows,
-            self.sh.memcap
+            self.sh.backlog_bound()
         );
         self.client = None;
         if self.sh.reconnect.is_zero() {
@@ -724,8 +736,8 @@ impl Writer {
     }
 }
 
-/// What one stack (binding) of the output needs: its key names, and the column plan
-/// once the columns are known (`None` inside: a column has no key, rows refused).
+/// What one stack of the output needs, made in `bind`: its key names, and the column
+/// plan once the columns are known (`None` inside: a column has no key, rows refused).
 struct StackPlan {
     names: Arc<Vec<String>>,
     plan: OnceLock<Option<Vec<u32>>>,
@@ -739,41 +751,11 @@ struct Pgsql {
     ring: usize,
     /// `when_full=spool`.
     spool: Option<SpoolConfig>,
-    plans: RwLock<Vec<(usize, Arc<StackPlan>)>>,
     tx: Mutex<Option<Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Pgsql {
-    fn stack_plan(&self, ev: &Event<'_>) -> Arc<StackPlan> {
-        let id = ev.binding_id();
-        if let Some((_, p)) = self
-            .plans
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|(b, _)| *b == id)
-        {
-            return p.clone();
-        }
-        let names: Vec<String> = (0..ev.wildcard_len())
-            .map(|i| {
-                ev.wildcard_def(i)
-                    .map_or(String::new(), |d| d.name.to_string())
-            })
-            .collect();
-        let p = Arc::new(StackPlan {
-            names: Arc::new(names),
-            plan: OnceLock::new(),
-        });
-        let mut w = self.plans.write().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, q)) = w.iter().find(|(b, _)| *b == id) {
-            return q.clone();
-        }
-        w.push((id, p.clone()));
-        p
-    }
-
     fn literal(ev: &Event<'_>, pos: usize, out: &mut String) {
         let ty = ev
             .wildcard_def(pos)
@@ -809,12 +791,15 @@ impl Pgsql {
 
 impl Stage for Pgsql {
     fn bind(&self, keys: &ulogd_core::StackKeys<'_>) -> Result<ulogd_core::BindState, PluginError> {
-        let names = keys.wildcard.iter().map(|d| d.name.to_string()).collect();
+        let names: Vec<String> = keys.wildcard.iter().map(|d| d.name.to_string()).collect();
         self.bound
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((keys.stack.to_string(), names));
-        Ok(ulogd_core::BindState::none())
+            .push((keys.stack.to_string(), names.clone()));
+        Ok(ulogd_core::BindState::new(StackPlan {
+            names: Arc::new(names),
+            plan: OnceLock::new(),
+        }))
     }
 
     fn start(&self) -> Result<(), PluginError> {
@@ -854,12 +839,11 @@ impl Stage for Pgsql {
                     );
                 } else {
                     log::warn!(
-                        "PGSQL [{}]: cannot connect to {}: {}; starting anyway: rows are kept (at least {}, up to {} bytes) and the connection is retried every {} s or more",
+                        "PGSQL [{}]: cannot connect to {}: {}; starting anyway: rows are kept ({}) and the connection is retried every {} s or more",
                         sh.id,
                         sh.target.describe,
                         reason(&e),
-                        sh.keep_rows,
-                        sh.memcap,
+                        sh.backlog_bound(),
                         sh.reconnect.as_secs()
                     );
                 }
@@ -913,7 +897,12 @@ impl Stage for Pgsql {
     }
 
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
-        let sp = self.stack_plan(ev);
+        let Some(sp) = ev.bind_state::<StackPlan>() else {
+            // Only an engine that skipped `bind` gets here.
+            debug_assert!(false, "PGSQL: no plan bound for this stack");
+            self.sh.lose(1, "no plan bound for this stack");
+            return Ret::Err;
+        };
         let row = match self.sh.columns.get() {
             Some(t) => {
                 let Some(plan) = sp.plan.get_or_init(|| self.sh.plan(t, &sp.names)) else {
@@ -1149,7 +1138,6 @@ pub(crate) fn spec() -> PluginSpec {
                     }),
                     ring,
                     spool,
-                    plans: RwLock::new(Vec::new()),
                     tx: Mutex::new(None),
                     thread: Mutex::new(None),
                 }),

@@ -24,7 +24,7 @@
 
 use std::net::IpAddr;
 
-use ulogd_core::{Event, KeyType, Value, PEN_NETFILTER, PEN_REVERSE};
+use ulogd_core::{Event, KeyDef, KeyType, Value, PEN_NETFILTER, PEN_REVERSE};
 
 use super::wire::{FieldSpec, Protocol, TemplateRepr, MIN_DATA_SET_ID, VARLEN};
 
@@ -151,11 +151,9 @@ pub(crate) enum Dir {
     Reply,
 }
 
-/// The per-binding plan.
+/// The per-stack plan, derived once in the stage's `bind` from the stack's keys.
 #[derive(Debug)]
 pub(crate) struct Plan {
-    /// The binding it was made for.
-    pub id: usize,
     /// Per role, the positions of its producers, nearest first (`tcp.sport`,
     /// `udp.sport` and `sctp.sport` all give the source port).
     roles: [Vec<usize>; NROLES],
@@ -272,15 +270,13 @@ fn v6_twin(id: u16) -> Option<u16> {
 }
 
 impl Plan {
-    /// Classifies every wildcard key of `ev`'s binding.
-    pub fn new(ev: &Event<'_>) -> Plan {
+    /// Classifies every wildcard key of a stack (position `i` of `wildcard` is
+    /// `ev.wildcard_get(i)`).
+    pub fn new(wildcard: &[&KeyDef]) -> Plan {
         let mut roles: [Vec<usize>; NROLES] = Default::default();
         let mut others = Vec::new();
         let mut has_reply = false;
-        for pos in 0..ev.wildcard_len() {
-            let Some(d) = ev.wildcard_def(pos) else {
-                continue;
-            };
+        for (pos, d) in wildcard.iter().enumerate() {
             if let Some(r) = role_of(&d.name) {
                 // The nearest (last) producer of a role is tried first, as key
                 // binding does.
@@ -308,7 +304,6 @@ impl Plan {
             });
         }
         Plan {
-            id: ev.binding_id(),
             roles,
             others,
             has_reply,

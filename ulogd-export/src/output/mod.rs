@@ -66,6 +66,17 @@ pub enum WhenFull {
     Spool,
 }
 
+/// As the option is written (`block`, `drop_newest`, `spool`).
+impl std::fmt::Display for WhenFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WhenFull::Block => "block",
+            WhenFull::DropNewest => "drop_newest",
+            WhenFull::Spool => "spool",
+        })
+    }
+}
+
 impl WhenFull {
     /// Parses `block`, `drop_newest` or `spool`.
     pub fn parse(s: &str) -> Result<WhenFull, String> {

@@ -48,6 +48,16 @@ impl QueueMax {
     }
 }
 
+/// As the option is written: `queue_max=10000 records`, `queue_max=4194304 bytes`.
+impl std::fmt::Display for QueueMax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueMax::Records(n) => write!(f, "queue_max={n} records"),
+            QueueMax::Bytes(n) => write!(f, "queue_max={n} bytes"),
+        }
+    }
+}
+
 /// A record did not fit the queue's bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;

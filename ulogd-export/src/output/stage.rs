@@ -519,7 +519,7 @@ impl<E: Encoder> Inner<E> {
             }
             self.c.dropped += 1;
             let what = format!(
-                "queue full ({:?}, {} records, {} bytes): record dropped (when_full={:?}); {} dropped so far",
+                "queue full ({}; {} records, {} bytes held): record dropped (when_full={}); {} dropped so far",
                 self.cfg.max,
                 self.q.depth(),
                 self.q.bytes(),

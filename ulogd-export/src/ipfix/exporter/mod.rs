@@ -41,8 +41,6 @@ const DRAIN_AT_STOP: Duration = Duration::from_secs(2);
 
 /// What the lock protects.
 struct State {
-    /// One plan per stack binding.
-    plans: Vec<Plan>,
     session: IpfixSession,
     /// Held exactly while the session is connected.
     link: Option<Link>,
@@ -165,7 +163,6 @@ impl State {
 impl Exporter {
     pub(crate) fn new(cfg: Config) -> Exporter {
         let state = Mutex::new(State {
-            plans: Vec::new(),
             session: IpfixSession::new(cfg.session(), Instant::now()),
             link: None,
             partial: 0,
@@ -179,6 +176,13 @@ impl Exporter {
 }
 
 impl Stage for Exporter {
+    fn bind(
+        &self,
+        keys: &ulogd_core::StackKeys<'_>,
+    ) -> Result<ulogd_core::BindState, ulogd_core::PluginError> {
+        Ok(ulogd_core::BindState::new(Plan::new(keys.wildcard)))
+    }
+
     fn start(&self) -> Result<(), ulogd_core::PluginError> {
         // The first attempt at once (TCP: its failure only arms the backoff).
         let r = Link::connect(&self.cfg.dest);
@@ -192,19 +196,12 @@ impl Stage for Exporter {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
         let cfg = &self.cfg;
         let now = Instant::now();
-        let mut g = self.lock();
-        let id = ev.binding_id();
-        // Take the plans out so a plan and the session can be used together (a
-        // move of the vector, no allocation).
-        let mut plans = std::mem::take(&mut g.plans);
-        let pi = match plans.iter().position(|p| p.id == id) {
-            Some(i) => i,
-            None => {
-                plans.push(Plan::new(ev));
-                plans.len() - 1
-            }
+        let Some(plan) = ev.bind_state::<Plan>() else {
+            // Only an engine that skipped `bind` gets here.
+            debug_assert!(false, "IPFIX: no plan bound for this stack");
+            return Ret::Err;
         };
-        let plan = &plans[pi];
+        let mut g = self.lock();
         let ct_event = plan.ct_event(ev);
         let natted = plan.has_reply && plan.natted(ev);
         // RFC 8158 natEvent: 4 NAT44 session create, 5 NAT44 session delete; or the
@@ -243,7 +240,6 @@ impl Stage for Exporter {
                 }
             }
         }
-        g.plans = plans;
         if g.session.has_transmit() {
             g.drain(cfg, now);
         }

@@ -759,11 +759,11 @@ fn template_flood_keeps_the_cache_at_its_bound() {
     assert_eq!(d.templates(), 512);
     assert_eq!(stat(&d, "templates_held"), 512);
     let over = stat(&d, "templates_over_limit");
-    println!(
+    ulogd_core::testing::reliability_row(&format!(
         "| IPFIXCOL template flood (max_templates=512) | offered {sent} | delivered {} | counted-lost {over} | silently-lost {} |",
         d.templates(),
         sent as i64 - d.templates() as i64 - over as i64
-    );
+    ));
     assert_eq!(over, 32_000 - 512);
     // And across exporters and domains: at most max_exporters of them.
     for port in 0..50u16 {
