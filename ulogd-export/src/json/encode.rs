@@ -34,6 +34,14 @@ fn needs_escape(b: u8) -> bool {
 /// Runs of plain bytes are copied in one go; only the bytes that need an escape are
 /// looked at one by one (most strings of a packet log have none).
 pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    // The common case in one pass: plain ASCII with nothing to escape is valid
+    // UTF-8 and is copied as it is.
+    if !s.iter().any(|&b| needs_escape(b) || b >= 0x80) {
+        out.push(b'"');
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return true;
+    }
     if std::str::from_utf8(s).is_err() {
         return false;
     }

@@ -48,7 +48,18 @@ pub(crate) struct Plan {
     time_usec: Option<usize>,
     fields: Vec<Field>,
     device: Vec<u8>,
+    /// The field each wildcard position feeds ([`NO_FIELD`] for keys not printed), for
+    /// plans of at most [`MAX_LIVE_FIELDS`] fields: an event's set keys
+    /// ([`Event::wildcard_set_positions`]) mark the fields that can print, and only
+    /// those (and the fixed ones) are visited, in field order.
+    by_pos: Option<Vec<u32>>,
+    /// The fixed fields (`@version`, `timestamp`, `dvc`) come first.
+    n_fixed: usize,
 }
+
+const NO_FIELD: u32 = u32::MAX;
+/// Fields of the per-event bit set of live fields (on the stack: 64 bytes).
+const MAX_LIVE_FIELDS: usize = 512;
 
 fn head(name: &str) -> Vec<u8> {
     let mut h = Vec::with_capacity(name.len() + 6);
@@ -123,11 +134,124 @@ impl Plan {
         }
         let mut device = Vec::new();
         push_json_str(&mut device, o.device.as_bytes());
+        let n_fixed = fields.iter().take_while(|f| f.fixed != Fixed::None).count();
+        let by_pos = (fields.len() <= MAX_LIVE_FIELDS).then(|| {
+            let mut v = vec![NO_FIELD; wildcard.len()];
+            for (i, f) in fields.iter().enumerate() {
+                for p in &f.positions {
+                    v[p.pos] = i as u32;
+                }
+            }
+            v
+        });
         Plan {
             time_sec,
             time_usec,
             fields,
             device,
+            by_pos,
+            n_fixed,
+        }
+    }
+
+    /// Appends one field: the value of its last set key, else its fixed value, else
+    /// nothing (`first` stays as it was).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn write_field(
+        &self,
+        f: &Field,
+        ev: &Event<'_>,
+        o: &JsonOpts,
+        out: &mut Vec<u8>,
+        now: i64,
+        offset_of: &mut Option<impl FnOnce(i64) -> i32>,
+        first: &mut bool,
+    ) {
+        let mark = out.len();
+        let head: &[u8] = if *first { &f.head[2..] } else { &f.head };
+        for &Pos { pos, ty, label } in &f.positions {
+            let Some(v) = ev.wildcard_get(pos) else {
+                continue;
+            };
+            out.extend_from_slice(head);
+            if Self::push_value(out, ty, label, v) {
+                *first = false;
+                return;
+            }
+            out.truncate(mark);
+        }
+        if f.fixed != Fixed::None {
+            out.extend_from_slice(head);
+            self.push_fixed(f.fixed, ev, o, out, now, offset_of);
+            *first = false;
+        }
+    }
+
+    /// Appends value `v` of a key of type `ty`; `false` (the caller takes back the
+    /// field's head) for a value JSON does not print.
+    #[inline(always)]
+    fn push_value(out: &mut Vec<u8>, ty: KeyType, label: bool, v: Value<'_>) -> bool {
+        match (ty, v) {
+            (KeyType::String, Value::Bytes(s)) => push_json_str(out, c_str(s)),
+            (_, Value::Bytes(_) | Value::Addr(_)) => false,
+            (_, v) if label => {
+                let allowed = !matches!(v, Value::Uint(0) | Value::Int(0) | Value::Bool(false));
+                out.extend_from_slice(if allowed {
+                    b"\"allowed\""
+                } else {
+                    b"\"blocked\""
+                });
+                true
+            }
+            (ty, Value::Uint(x)) if ty.is_signed() => {
+                push_i64(out, x as i64);
+                true
+            }
+            (_, Value::Uint(x)) => {
+                push_u64(out, x);
+                true
+            }
+            (_, Value::Int(x)) => {
+                push_i64(out, x);
+                true
+            }
+            (_, Value::Bool(x)) => {
+                out.push(b'0' + x as u8);
+                true
+            }
+        }
+    }
+
+    /// Appends the value of a fixed field (no key of the stack set it).
+    fn push_fixed(
+        &self,
+        fixed: Fixed,
+        ev: &Event<'_>,
+        o: &JsonOpts,
+        out: &mut Vec<u8>,
+        now: i64,
+        offset_of: &mut Option<impl FnOnce(i64) -> i32>,
+    ) {
+        match fixed {
+            Fixed::None => {}
+            Fixed::Version => out.push(b'1'),
+            Fixed::Device => out.extend_from_slice(&self.device),
+            Fixed::Timestamp => {
+                let num = |p: Option<usize>| match p.and_then(|p| ev.wildcard_get(p)) {
+                    Some(Value::Uint(x)) => Some(x),
+                    Some(Value::Int(x)) => Some(x as u64),
+                    Some(Value::Bool(x)) => Some(x as u64),
+                    _ => None,
+                };
+                let secs = num(self.time_sec).map(|s| s as i64).unwrap_or(now);
+                let usec = num(self.time_usec).map(|u| u as u32);
+                let off = offset_of.take().map_or(0, |f| f(secs));
+                let tm = time::broken_down(secs, off);
+                out.push(b'"');
+                push_timestamp(out, &tm, usec, o.ts_format);
+                out.push(b'"');
+            }
         }
     }
 
@@ -146,83 +270,31 @@ impl Plan {
         out.push(b'{');
         let mut first = true;
         let mut offset_of = Some(offset_of);
-        for f in &self.fields {
-            let mark = out.len();
-            let sep = |out: &mut Vec<u8>| {
-                out.extend_from_slice(if first { &f.head[2..] } else { &f.head });
-            };
-            let mut written = false;
-            for &Pos { pos, ty, label } in &f.positions {
-                let Some(v) = ev.wildcard_get(pos) else {
-                    continue;
-                };
-                sep(out);
-                let ok = match (ty, v) {
-                    (KeyType::String, Value::Bytes(s)) => push_json_str(out, c_str(s)),
-                    (_, Value::Bytes(_) | Value::Addr(_)) => false,
-                    (_, v) if label => {
-                        let allowed =
-                            !matches!(v, Value::Uint(0) | Value::Int(0) | Value::Bool(false));
-                        out.extend_from_slice(if allowed {
-                            b"\"allowed\""
-                        } else {
-                            b"\"blocked\""
-                        });
-                        true
-                    }
-                    (ty, Value::Uint(x)) if ty.is_signed() => {
-                        push_i64(out, x as i64);
-                        true
-                    }
-                    (_, Value::Uint(x)) => {
-                        push_u64(out, x);
-                        true
-                    }
-                    (_, Value::Int(x)) => {
-                        push_i64(out, x);
-                        true
-                    }
-                    (_, Value::Bool(x)) => {
-                        out.push(b'0' + x as u8);
-                        true
-                    }
-                };
-                if ok {
-                    written = true;
-                    break;
-                }
-                out.truncate(mark);
+        if let Some(by_pos) = &self.by_pos {
+            let mut live = [0u64; MAX_LIVE_FIELDS / 64];
+            for i in 0..self.n_fixed {
+                live[i / 64] |= 1 << (i % 64);
             }
-            if !written {
-                match f.fixed {
-                    Fixed::None => continue,
-                    Fixed::Version => {
-                        sep(out);
-                        out.push(b'1');
-                    }
-                    Fixed::Device => {
-                        sep(out);
-                        out.extend_from_slice(&self.device);
-                    }
-                    Fixed::Timestamp => {
-                        sep(out);
-                        let num = |p: Option<usize>| match p.and_then(|p| ev.wildcard_get(p)) {
-                            Some(Value::Uint(x)) => Some(x),
-                            Some(Value::Int(x)) => Some(x as u64),
-                            Some(Value::Bool(x)) => Some(x as u64),
-                            _ => None,
-                        };
-                        let secs = num(self.time_sec).map(|s| s as i64).unwrap_or(now);
-                        let usec = num(self.time_usec).map(|u| u as u32);
-                        let off = offset_of.take().map_or(0, |f| f(secs));
-                        let tm = time::broken_down(secs, off);
-                        out.push(b'"');
-                        push_timestamp(out, &tm, usec, o.ts_format);
-                        out.push(b'"');
+            for pos in ev.wildcard_set_positions() {
+                if let Some(&i) = by_pos.get(pos).filter(|&&i| i != NO_FIELD) {
+                    let i = i as usize;
+                    live[i / 64] |= 1 << (i % 64);
+                }
+            }
+            for (w, &word) in live.iter().enumerate() {
+                let mut m = word;
+                while m != 0 {
+                    let i = w * 64 + m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    if let Some(f) = self.fields.get(i) {
+                        self.write_field(f, ev, o, out, now, &mut offset_of, &mut first);
                     }
                 }
             }
-            first = false;
+        } else {
+            for f in &self.fields {
+                self.write_field(f, ev, o, out, now, &mut offset_of, &mut first);
+            }
         }
         out.extend_from_slice(b"}\n");
     }
