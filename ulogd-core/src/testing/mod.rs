@@ -156,6 +156,16 @@ struct CollectSink {
 
 impl Stage for CollectSink {
     fn interp(&self, ev: &mut Event<'_>) -> Ret {
+        // Every test through this sink also checks the set-key walk against the
+        // full one.
+        assert!(
+            ev.wildcard_set_positions().eq(ev
+                .wildcard()
+                .enumerate()
+                .filter(|(_, (_, v))| v.is_some())
+                .map(|(i, _)| i)),
+            "wildcard_set_positions disagrees with wildcard()"
+        );
         let row = ev
             .wildcard()
             .filter_map(|(k, v)| v.map(|v| (k.name.to_string(), OwnedValue::from(v))))
