@@ -264,3 +264,49 @@ fn a_missing_section_is_reported_once_per_id() {
         "{err}"
     );
 }
+
+/// Two outputs given one `spool_dir` would replay and delete each other's records:
+/// refused by `--check` (and at start and reload), naming both instances and lines;
+/// the same directory given to one instance used by two stacks is fine.
+#[test]
+fn two_outputs_sharing_a_spool_dir_are_refused() {
+    let d = tmpdir("spooldir");
+    let sp = d.join("spool");
+    let out = |id: &str, dir: &Path| {
+        format!(
+            "[{id}]\nmode=tcp\nhost=127.0.0.1\nport=9\nwhen_full=spool\nspool_dir=\"{}\"\n",
+            dir.display()
+        )
+    };
+    let head =
+        "[global]\nstack=log1:NFLOG,base1:BASE,j1:JSON\nstack=log2:NFLOG,base2:BASE,j2:JSON\n\
+        [log1]\ngroup=1\n[log2]\ngroup=2\n[base1]\n[base2]\n";
+    let body = format!("{head}{}{}", out("j1", &sp), out("j2", &sp.join("")));
+    let c = write(&d, "shared.conf", body.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{c}:21: [j2] spool_dir \"{}/\" is already the spool_dir of [j1] (line 15)",
+            sp.display()
+        )),
+        "{err}"
+    );
+
+    let body = format!("{head}{}{}", out("j1", &sp), out("j2", &d.join("spool2")));
+    let c = write(&d, "own.conf", body.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // One instance in two stacks: one output, one spool.
+    let body = format!(
+        "[global]\nstack=log1:NFLOG,base1:BASE,j1:JSON\nstack=log2:NFLOG,base2:BASE,j1:JSON\n\
+         [log1]\ngroup=1\n[log2]\ngroup=2\n[base1]\n[base2]\n{}",
+        out("j1", &sp)
+    );
+    let c = write(&d, "one.conf", body.as_bytes());
+    let o = ulogd(&["--check", "-c", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}

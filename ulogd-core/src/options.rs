@@ -36,6 +36,9 @@ pub struct OptionDef {
     pub required: bool,
     /// One line of help for `-i`.
     pub help: &'static str,
+    /// No two instances may give the same value: it names something only one of
+    /// them may own (a spool directory). Checked across the whole configuration.
+    pub exclusive: bool,
 }
 
 impl OptionDef {
@@ -47,6 +50,7 @@ impl OptionDef {
             default,
             required: false,
             help,
+            exclusive: false,
         }
     }
     /// A string option.
@@ -57,6 +61,7 @@ impl OptionDef {
             default,
             required: false,
             help,
+            exclusive: false,
         }
     }
     /// A boolean option.
@@ -67,6 +72,7 @@ impl OptionDef {
             default,
             required: false,
             help,
+            exclusive: false,
         }
     }
     /// Name of the catch-all declaration made by [`OptionDef::any_other`].
@@ -82,11 +88,18 @@ impl OptionDef {
             default: "",
             required: false,
             help,
+            exclusive: false,
         }
     }
     /// Makes it required.
     pub const fn required(mut self) -> Self {
         self.required = true;
+        self
+    }
+    /// Makes it exclusive: a value given to one instance may not be given to another
+    /// ([`OptionDef::exclusive`]).
+    pub const fn exclusive(mut self) -> Self {
+        self.exclusive = true;
         self
     }
 }
@@ -338,6 +351,11 @@ impl Options {
             defs,
             Some(&section),
         )
+    }
+
+    /// The line of the file that gave option `name`, if it was given.
+    pub fn line(&self, name: &str) -> Option<usize> {
+        self.values.get(name).filter(|v| v.given).map(|v| v.line)
     }
 
     fn get(&self, name: &str) -> &OptValue {

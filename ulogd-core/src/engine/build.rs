@@ -123,6 +123,8 @@ pub(crate) fn build(
     }
 
     let mut missing_reported: Vec<String> = Vec::new();
+    // Values of exclusive options given so far: (option, value, instance, line).
+    let mut claimed: Vec<(&'static str, String, String, usize)> = Vec::new();
     // Which instance each stack element is, or None if it failed.
     let mut resolved: Vec<Vec<Option<usize>>> = Vec::new();
     for (si, st) in stacks.iter().enumerate() {
@@ -248,6 +250,29 @@ pub(crate) fn build(
                             continue;
                         }
                     };
+                for d in spec.options.iter().filter(|d| d.exclusive) {
+                    let Some(line) = options.line(d.name) else {
+                        continue;
+                    };
+                    let value = options.str(d.name).trim_end_matches('/').to_string();
+                    match claimed.iter().find(|c| c.0 == d.name && c.1 == value) {
+                        Some(c) if c.2 != el.id => errors.push(err(
+                            line,
+                            Some(d.name),
+                            format!(
+                                "[{}] {} \"{}\" is already the {} of [{}] (line {}); each instance needs one of its own",
+                                el.id,
+                                d.name,
+                                options.str(d.name),
+                                d.name,
+                                c.2,
+                                c.3
+                            ),
+                        )),
+                        Some(_) => {}
+                        None => claimed.push((d.name, value, el.id.clone(), line)),
+                    }
+                }
                 let ctx = BuildContext {
                     id: &el.id,
                     options: &options,

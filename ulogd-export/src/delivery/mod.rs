@@ -130,7 +130,8 @@ pub(crate) fn common_options(
             "spool_dir",
             "",
             "spool directory (default /var/spool/ulogd/<instance>)",
-        ),
+        )
+        .exclusive(),
         OptionDef::int("spool_max_bytes", "1073741824", "spool size bound in bytes"),
         OptionDef::string(
             "spool_sync",

@@ -158,7 +158,7 @@ pub(crate) fn spool_options() -> Vec<OptionDef> {
             "spool_dir",
             "",
             "when_full=spool: the spool directory (default /var/spool/ulogd/<instance>)",
-        ),
+        ).exclusive(),
         OptionDef::string(
             "spool_max_bytes",
             "1GiB",
